@@ -1,0 +1,68 @@
+//! The command line: one file per subcommand.
+
+mod eval;
+mod predict;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Pretrain a network once, fine-tune it for your task with few labels.
+///
+/// A typical session, on Fashion-MNIST (apt-get install dataset-fashion-mnist):
+///
+///   D=/usr/share/datasets/fashion-mnist
+///   pretune pretrain --data $D --classes 0-4 --out runs/source
+///   pretune finetune --from runs/source --data $D --classes 5-9 --per-class 100 --epochs 20 --out runs/target
+///   pretune eval     --model runs/target --data $D
+///   pretune predict  --model runs/target shoe.png
+///
+/// Exit codes: 0 success, 1 failure, 2 bad input (a file, a flag or a checkpoint).
+#[derive(Debug, Parser)]
+#[command(name = "pretune", version, verbatim_doc_comment, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// CPU threads for tensor work [default: all cores].
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model from scratch on a dataset (the source task).
+    Pretrain(train::PretrainArgs),
+    /// Start from a checkpoint's backbone, put on a new head for new classes, and train.
+    Finetune(train::FinetuneArgs),
+    /// Score a checkpoint on a labelled split: accuracy, per-class metrics, confusion matrix.
+    Eval(eval::EvalArgs),
+    /// Classify image files (PNG/JPEG) with a checkpoint.
+    Predict(predict::PredictArgs),
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            crate::bail_input!("--threads must be at least 1");
+        }
+        // Flex and gemm use rayon's global pool; it must be sized before the first tensor op.
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+    }
+    match cli.command {
+        Command::Pretrain(args) => train::pretrain(args),
+        Command::Finetune(args) => train::finetune(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
+    }
+}
+
+/// A two-column table of facts, for the end of a command.
+fn facts_table(rows: &[(&str, String)]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    for (k, v) in rows {
+        table.add_row(vec![k.to_string(), v.clone()]);
+    }
+    table
+}

@@ -1,0 +1,218 @@
+//! The IDX format of MNIST and Fashion-MNIST: a big-endian header, then raw `u8` data.
+//!
+//! Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions,
+//! then each dimension as a big-endian `u32`. Files may be gzip-compressed; we look at the
+//! bytes, not the file name. Everything is validated before the data is allocated.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use flate2::read::GzDecoder;
+
+use crate::bail_input;
+
+/// An n-dimensional array of bytes read from an IDX file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdxArray {
+    /// Size of each dimension, outermost first.
+    pub dims: Vec<usize>,
+    /// The values in row-major order.
+    pub data: Vec<u8>,
+}
+
+/// Gzip streams expand at most ~1032× (deflate's limit); a header that claims more is lying.
+const MAX_GZIP_RATIO: u64 = 1100;
+
+/// Read an IDX file (raw or gzip) whose data type must be `u8` and whose rank must be `rank`.
+pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray> {
+    let shown = path.display();
+    let file = File::open(path).with_context(|| format!("{shown}: cannot open"))?;
+    let file_len = file.metadata().with_context(|| format!("{shown}: cannot stat"))?.len();
+    let mut raw = BufReader::new(file);
+    let mut magic2 = [0u8; 2];
+    let peeked = read_up_to(&mut raw, &mut magic2).with_context(|| format!("{shown}: read error"))?;
+    let gzipped = peeked == 2 && magic2 == [0x1f, 0x8b];
+    let prefix = std::io::Cursor::new(magic2[..peeked].to_vec());
+    let (mut reader, max_payload): (Box<dyn Read>, u64) = if gzipped {
+        (Box::new(GzDecoder::new(prefix.chain(raw))), file_len.saturating_mul(MAX_GZIP_RATIO))
+    } else {
+        (Box::new(prefix.chain(raw)), file_len)
+    };
+
+    let mut header = [0u8; 4];
+    let n = read_up_to(&mut reader, &mut header).with_context(|| format!("{shown}: read error"))?;
+    if n < 4 {
+        bail_input!("{shown}: truncated: the file ends inside the 4-byte IDX header");
+    }
+    let [z0, z1, dtype, ndim] = header;
+    if z0 != 0 || z1 != 0 {
+        bail_input!(
+            "{shown}: not an IDX file: magic number 0x{:08x}, expected 0x0000080{rank} (an IDX file of rank {rank})",
+            u32::from_be_bytes(header)
+        );
+    }
+    if dtype != 0x08 {
+        bail_input!("{shown}: IDX data type 0x{dtype:02x} is not supported, expected 0x08 (unsigned byte)");
+    }
+    if ndim as usize != rank {
+        bail_input!(
+            "{shown}: wrong magic number 0x{:08x}: {ndim} dimensions, expected {rank} (magic 0x0000080{rank})",
+            u32::from_be_bytes(header)
+        );
+    }
+    let mut dims = Vec::with_capacity(rank);
+    for d in 0..rank {
+        let mut b = [0u8; 4];
+        if read_up_to(&mut reader, &mut b).with_context(|| format!("{shown}: read error"))? < 4 {
+            bail_input!("{shown}: truncated: the file ends inside the header (dimension {d} of {rank})");
+        }
+        dims.push(u32::from_be_bytes(b) as usize);
+    }
+    let header_len = 4 + 4 * rank as u64;
+    let expected = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+    let expected = match expected {
+        Some(e) if e <= max_payload.saturating_sub(if gzipped { 0 } else { header_len }) => e,
+        _ => bail_input!(
+            "{shown}: truncated: the header promises dimensions {dims:?} ({} bytes of data) but the file is only {file_len} bytes",
+            expected.map_or("too many".to_string(), |e| e.to_string())
+        ),
+    };
+
+    let mut data = Vec::with_capacity(expected as usize);
+    (&mut reader)
+        .take(expected)
+        .read_to_end(&mut data)
+        .with_context(|| format!("{shown}: read error (corrupt gzip stream?)"))?;
+    if (data.len() as u64) < expected {
+        bail_input!(
+            "{shown}: truncated: dimensions {dims:?} need {expected} bytes of data, found {}",
+            data.len()
+        );
+    }
+    let mut extra = [0u8; 1];
+    if read_up_to(&mut reader, &mut extra).with_context(|| format!("{shown}: read error"))? != 0 {
+        bail_input!("{shown}: more data than dimensions {dims:?} describe: the header and the data disagree");
+    }
+    Ok(IdxArray { dims, data })
+}
+
+/// Like `read_exact`, but reports how many bytes it got instead of failing at end of file.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Encode an IDX file of `u8` values (used by tests and by `pretune export`-style tools).
+pub fn encode_idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn message(r: Result<IdxArray>) -> String {
+        let err = r.unwrap_err();
+        assert!(crate::error::is_input_error(&err), "not an input error: {err:#}");
+        format!("{err:#}")
+    }
+
+    #[test]
+    fn reads_raw_and_gzip_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
+        let bytes = encode_idx(&[2, 3, 4], &data);
+        let raw = read_idx(&write(dir.path(), "a-idx3-ubyte", &bytes), 3).unwrap();
+        let gz = read_idx(&write(dir.path(), "a-idx3-ubyte.gz", &gzip(&bytes)), 3).unwrap();
+        assert_eq!(raw.dims, vec![2, 3, 4]);
+        assert_eq!(raw.data, data);
+        assert_eq!(raw, gz);
+    }
+
+    #[test]
+    fn truncated_data_names_file_and_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = encode_idx(&[10, 28, 28], &vec![7; 10 * 784]);
+        bytes.truncate(bytes.len() - 100);
+        let p = write(dir.path(), "t.gz", &gzip(&bytes));
+        let msg = message(read_idx(&p, 3));
+        assert!(msg.contains("t.gz") && msg.contains("truncated"), "{msg}");
+        assert!(msg.contains("7840") && msg.contains("7740"), "{msg}");
+        // Raw: the size check fires before allocating anything.
+        let p = write(dir.path(), "t.raw", &bytes);
+        let msg = message(read_idx(&p, 3));
+        assert!(msg.contains("t.raw") && msg.contains("truncated"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_gzip_stream_is_an_input_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = gzip(&encode_idx(&[100, 28, 28], &vec![3; 100 * 784]));
+        let p = write(dir.path(), "cut.gz", &gz[..gz.len() / 2]);
+        let msg = message(read_idx(&p, 3));
+        assert!(msg.contains("cut.gz"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_magic_and_rank_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "png", b"\x89PNG\r\n\x1a\n....");
+        let msg = message(read_idx(&p, 3));
+        assert!(msg.contains("not an IDX file") && msg.contains("0x00000803"), "{msg}");
+        // A label file (rank 1) where images (rank 3) were expected.
+        let p = write(dir.path(), "labels", &encode_idx(&[3], &[1, 2, 3]));
+        let msg = message(read_idx(&p, 3));
+        assert!(msg.contains("1 dimensions, expected 3"), "{msg}");
+    }
+
+    #[test]
+    fn header_claiming_huge_sizes_is_rejected_without_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "huge", &encode_idx(&[u32::MAX as usize, 4096, 4096], &[]));
+        let msg = message(read_idx(&p, 3));
+        assert!(msg.contains("truncated"), "{msg}");
+    }
+
+    #[test]
+    fn trailing_bytes_mean_counts_disagree() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = encode_idx(&[2], &[0, 1]);
+        bytes.push(9);
+        let msg = message(read_idx(&write(dir.path(), "l", &bytes), 1));
+        assert!(msg.contains("disagree"), "{msg}");
+    }
+
+    #[test]
+    fn missing_file_is_an_input_error() {
+        let msg = message(read_idx(Path::new("/nonexistent/train-images-idx3-ubyte.gz"), 3));
+        assert!(msg.contains("/nonexistent/train-images-idx3-ubyte.gz"), "{msg}");
+    }
+}

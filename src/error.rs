@@ -1,0 +1,25 @@
+//! Errors the user can fix (bad input) are told apart from failures, so the CLI can
+//! exit with 2 for the first and 1 for the second, as ripgrep does.
+
+/// A problem with what the user gave us: a file, a flag, a checkpoint. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Build an [`InputError`] wrapped in `anyhow::Error`, `format!`-style.
+#[macro_export]
+macro_rules! input_error {
+    ($($arg:tt)*) => { ::anyhow::Error::new($crate::error::InputError(format!($($arg)*))) };
+}
+
+/// Return early with an [`InputError`].
+#[macro_export]
+macro_rules! bail_input {
+    ($($arg:tt)*) => { return Err($crate::input_error!($($arg)*)) };
+}
+
+/// Whether an error is the user's to fix: an [`InputError`] or an I/O error anywhere in its chain.
+pub fn is_input_error(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.is::<InputError>() || e.is::<std::io::Error>())
+}

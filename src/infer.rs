@@ -1,0 +1,42 @@
+//! Running a trained model over images: logits, probabilities, predictions.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::data::{ImageSet, Normalization, batch};
+use crate::models::Classifier;
+
+/// Images per forward pass when nothing learns (no activations kept for backward).
+pub const INFERENCE_BATCH: usize = 500;
+
+/// Class probabilities of every image in `set`: `set.len()` rows of `num_classes` values.
+pub fn probabilities(model: &Classifier, set: &ImageSet, norm: &Normalization) -> Vec<Vec<f32>> {
+    let model = model.valid();
+    let device = model.head.weight.device();
+    let mut rows = Vec::with_capacity(set.len());
+    let all: Vec<usize> = (0..set.len()).collect();
+    for chunk in all.chunks(INFERENCE_BATCH) {
+        let logits = model.forward(batch::images(set, chunk, norm, &device));
+        let [b, c] = logits.dims();
+        let p: Vec<f32> = softmax(logits, 1).into_data().try_into_vec::<f32>().expect("f32 probabilities");
+        rows.extend((0..b).map(|r| p[r * c..(r + 1) * c].to_vec()));
+    }
+    rows
+}
+
+/// Index of the largest value.
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .0
+}
+
+/// Mean cross-entropy and accuracy of `model` on `set`.
+pub fn loss_and_accuracy(model: &Classifier, set: &ImageSet, norm: &Normalization) -> (f64, f64) {
+    let probs = probabilities(model, set, norm);
+    let n = set.len().max(1) as f64;
+    let loss = probs.iter().zip(&set.labels).map(|(p, &l)| -(p[l].max(1e-12) as f64).ln()).sum::<f64>() / n;
+    let correct = probs.iter().zip(&set.labels).filter(|(p, l)| argmax(p) == **l).count();
+    (loss, correct as f64 / n)
+}

@@ -1,0 +1,23 @@
+//! pretune: pretrain a network once, then fine-tune it for a new task with few labels.
+//!
+//! A model is a [`models::Backbone`] plus a linear head ([`models::Classifier`]); a checkpoint is a
+//! directory ([`checkpoint`]); one loop ([`train::fit`]) serves pretraining and fine-tuning.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod infer;
+pub mod metrics;
+pub mod models;
+pub mod train;
+
+pub use checkpoint::Checkpoint;
+pub use data::{ImageSet, Normalization};
+pub use models::Classifier;
+pub use train::{Recipe, fit};
+
+/// The device pretune computes on: Burn's `flex` CPU backend, with autodiff for training.
+pub fn training_device() -> burn::prelude::Device {
+    burn::prelude::Device::flex().autodiff()
+}

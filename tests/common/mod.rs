@@ -1,0 +1,61 @@
+//! Data the tests make themselves.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pretune::ImageSet;
+use pretune::data::idx::encode_idx;
+
+/// 28×28 images where class `c` is a bright 10×10 square at a class-specific place, on noise.
+pub fn squares(per_class: usize, classes: usize, seed: u64) -> ImageSet {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut noise = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as u8 % 60
+    };
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..per_class * classes {
+        let c = i % classes;
+        let (top, left) = ((c / 3) * 9, (c % 3) * 9);
+        for y in 0..28 {
+            for x in 0..28 {
+                let inside = (top..top + 10).contains(&y) && (left..left + 10).contains(&x);
+                pixels.push(if inside { 200 + noise() / 2 } else { noise() });
+            }
+        }
+        labels.push(c);
+    }
+    ImageSet { height: 28, width: 28, pixels, labels, class_names: (0..classes).map(|c| format!("c{c}")).collect() }
+}
+
+/// Write `train` and `test` as a gzipped IDX dataset directory, returning its path.
+pub fn write_idx_dir(dir: &Path, train: &ImageSet, test: &ImageSet) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, set) in [("train", train), ("t10k", test)] {
+        let images = encode_idx(&[set.len(), set.height, set.width], &set.pixels);
+        let labels: Vec<u8> = set.labels.iter().map(|&l| l as u8).collect();
+        write_gz(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), &images);
+        write_gz(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), &encode_idx(&[set.len()], &labels));
+    }
+    dir.to_path_buf()
+}
+
+pub fn write_gz(path: &Path, bytes: &[u8]) {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    std::fs::write(path, e.finish().unwrap()).unwrap();
+}
+
+/// The real Fashion-MNIST (apt-get install dataset-fashion-mnist), or `$PRETUNE_FASHION_MNIST`.
+pub fn fashion_mnist() -> PathBuf {
+    let dir = std::env::var_os("PRETUNE_FASHION_MNIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
+    assert!(
+        dir.join("train-images-idx3-ubyte.gz").is_file(),
+        "Fashion-MNIST not found at {}: apt-get install -y dataset-fashion-mnist",
+        dir.display()
+    );
+    dir
+}

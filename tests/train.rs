@@ -1,0 +1,143 @@
+//! The training loop, checkpoints and fine-tuning surgery, on data the tests generate.
+
+mod common;
+
+use burn::prelude::*;
+use pretune::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Meta};
+use pretune::models::{self, Classifier};
+use pretune::train::{Recipe, fit};
+use pretune::{Normalization, infer, training_device};
+
+fn recipe(args: &[&str]) -> Recipe {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        recipe: Recipe,
+    }
+    let mut argv = vec!["test"];
+    argv.extend_from_slice(args);
+    <Cli as clap::Parser>::parse_from(argv).recipe
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().unwrap()
+}
+
+fn backbone_tensors(m: &Classifier) -> Vec<Vec<f32>> {
+    let models::Backbone::Cnn(cnn) = &m.backbone;
+    vec![
+        values(cnn.conv1.weight.val()),
+        values(cnn.conv2.weight.val()),
+        values(cnn.fc1.weight.val()),
+        values(cnn.fc1.bias.as_ref().unwrap().val()),
+    ]
+}
+
+/// A new model whose weights come from `seed`. Burn's RNG is global and parameters are
+/// initialised lazily, so seeding and initialising happen under one lock (tests run in parallel).
+fn fresh(classes: usize, seed: u64) -> Classifier {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = RNG.lock().unwrap();
+    let device = training_device();
+    device.seed(seed);
+    let model = Classifier::new(models::arch("cnn").unwrap(), classes, &device);
+    backbone_tensors(&model);
+    values(model.head.weight.val());
+    values(model.head.bias.as_ref().unwrap().val());
+    model
+}
+
+fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
+    Meta {
+        format_version: checkpoint::FORMAT_VERSION,
+        pretune_version: "test".into(),
+        stage: "pretrain".into(),
+        architecture: "cnn".into(),
+        class_names: (0..classes).map(|c| format!("c{c}")).collect(),
+        input: InputSpec { channels: 1, height: 28, width: 28, normalization: norm },
+        data: DataRecord { path: "generated".into(), classes: "all".into(), per_class: None, val_fraction: 0.0, train_images: 0, val_images: 0 },
+        recipe: recipe.clone(),
+        history: vec![],
+        best_epoch: 1,
+        lineage: None,
+        weights_sha256: String::new(),
+    }
+}
+
+#[test]
+fn learns_a_generated_problem() {
+    let train = common::squares(40, 6, 1);
+    let val = common::squares(20, 6, 2);
+    let norm = Normalization::of(&train);
+    let r = recipe(&["--epochs", "4", "--batch-size", "16", "--lr", "2e-3", "--seed", "3"]);
+    let out = fit(fresh(6, 3), &train, Some(&val), &norm, &r, None).unwrap();
+    let (_, acc) = infer::loss_and_accuracy(&out.model, &val, &norm);
+    assert!(acc > 0.95, "validation accuracy {acc}");
+    assert_eq!(out.history.len(), 4);
+    assert!(out.history[3].train_loss < out.history[0].train_loss);
+    // The kept epoch is the one with the best validation accuracy.
+    let best = out.history.iter().map(|h| h.val_accuracy.unwrap()).fold(0.0, f64::max);
+    assert_eq!(out.history[out.best_epoch - 1].val_accuracy.unwrap(), best);
+}
+
+#[test]
+fn same_seed_same_model() {
+    let train = common::squares(20, 3, 1);
+    let norm = Normalization::of(&train);
+    let r = recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "11"]);
+    let a = fit(fresh(3, 11), &train, None, &norm, &r, None).unwrap();
+    let b = fit(fresh(3, 11), &train, None, &norm, &r, None).unwrap();
+    assert_eq!(a.history.iter().map(|h| h.train_loss).collect::<Vec<_>>(), b.history.iter().map(|h| h.train_loss).collect::<Vec<_>>());
+    assert_eq!(backbone_tensors(&a.model), backbone_tensors(&b.model));
+    assert_eq!(values(a.model.head.weight.val()), values(b.model.head.weight.val()));
+    let c = fit(fresh(3, 12), &train, None, &norm, &recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "12"]), None).unwrap();
+    assert_ne!(values(a.model.head.weight.val()), values(c.model.head.weight.val()));
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = common::squares(4, 5, 9);
+    let norm = Normalization::of(&set);
+    let model = fresh(5, 1);
+    let mut meta = meta_for(5, norm, &recipe(&[]));
+    checkpoint::save(dir.path(), &model, &mut meta).unwrap();
+    assert_eq!(meta.weights_sha256.len(), 64);
+
+    let ckpt = Checkpoint::open(dir.path()).unwrap();
+    assert_eq!(ckpt.meta.input.normalization, norm);
+    let loaded = ckpt.load_model(&training_device()).unwrap();
+    assert_eq!(infer::probabilities(&model, &set, &norm), infer::probabilities(&loaded, &set, &norm));
+    // No stray temporary files are left beside the checkpoint.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, vec!["model.safetensors", "pretune.json"]);
+}
+
+#[test]
+fn new_head_keeps_the_backbone() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = fresh(10, 1);
+    let mut meta = meta_for(10, Normalization { mean: 0.3, std: 0.3 }, &recipe(&[]));
+    checkpoint::save(dir.path(), &parent, &mut meta).unwrap();
+
+    let device = training_device();
+    device.seed(99);
+    let (child, loaded) = Checkpoint::open(dir.path()).unwrap().load_backbone(4, &device).unwrap();
+    assert_eq!(loaded.len(), 6, "conv1, conv2, fc1: weight + bias: {loaded:?}");
+    assert_eq!(backbone_tensors(&child), backbone_tensors(&parent));
+    assert_eq!(child.head.weight.val().dims(), [128, 4]);
+}
+
+#[test]
+fn linear_probe_leaves_the_backbone_bit_identical() {
+    let train = common::squares(10, 4, 5);
+    let norm = Normalization::of(&train);
+    let model = fresh(4, 5);
+    let before = backbone_tensors(&model);
+    let head_before = values(model.head.weight.val());
+    let r = recipe(&["--epochs", "2", "--batch-size", "8", "--strategy", "linear-probe", "--lr", "1e-2"]);
+    let out = fit(model, &train, None, &norm, &r, None).unwrap();
+    assert_eq!(backbone_tensors(&out.model), before);
+    assert_ne!(values(out.model.head.weight.val()), head_before);
+}
