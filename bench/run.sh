@@ -7,6 +7,9 @@
 # Env: THREADS (2), BATCH (64), STEPS (100), ROUNDS (3),
 #      PYTHON (/opt/torch-venv/bin/python, needs torch; see bench/torch_cnn.py).
 # Raw JSON lines go to bench/results/latest.jsonl.
+# Run on a quiet machine: with 2 cores, a concurrent build makes 2-thread numbers
+# swing by 10x (OpenMP/rayon threads fighting for cores).
+# Note: `cargo bench` appends `--bench` to the bench binary's arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

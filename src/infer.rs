@@ -18,17 +18,34 @@ pub fn probabilities(model: &Classifier, set: &ImageSet, norm: &Normalization) -
     for chunk in all.chunks(INFERENCE_BATCH) {
         let logits = model.forward(batch::images(set, chunk, norm, &device));
         let [b, c] = logits.dims();
-        let p: Vec<f32> = softmax(logits, 1).into_data().try_into_vec::<f32>().expect("f32 probabilities");
+        let p: Vec<f32> = softmax(logits, 1)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 probabilities");
         rows.extend((0..b).map(|r| p[r * c..(r + 1) * c].to_vec()));
     }
     rows
+}
+
+/// Backbone features of every image in `set`, `[len, features]`, computed without autodiff.
+pub fn features(model: &Classifier, set: &ImageSet, norm: &Normalization) -> Tensor<2> {
+    let model = model.valid();
+    let device = model.head.weight.device();
+    let all: Vec<usize> = (0..set.len()).collect();
+    let chunks: Vec<Tensor<2>> = all
+        .chunks(INFERENCE_BATCH)
+        .map(|chunk| model.forward_features(batch::images(set, chunk, norm, &device)))
+        .collect();
+    Tensor::cat(chunks, 0)
 }
 
 /// Index of the largest value.
 pub fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
         .0
 }
 
@@ -36,7 +53,16 @@ pub fn argmax(row: &[f32]) -> usize {
 pub fn loss_and_accuracy(model: &Classifier, set: &ImageSet, norm: &Normalization) -> (f64, f64) {
     let probs = probabilities(model, set, norm);
     let n = set.len().max(1) as f64;
-    let loss = probs.iter().zip(&set.labels).map(|(p, &l)| -(p[l].max(1e-12) as f64).ln()).sum::<f64>() / n;
-    let correct = probs.iter().zip(&set.labels).filter(|(p, l)| argmax(p) == **l).count();
+    let loss = probs
+        .iter()
+        .zip(&set.labels)
+        .map(|(p, &l)| -(p[l].max(1e-12) as f64).ln())
+        .sum::<f64>()
+        / n;
+    let correct = probs
+        .iter()
+        .zip(&set.labels)
+        .filter(|(p, l)| argmax(p) == **l)
+        .count();
     (loss, correct as f64 / n)
 }

@@ -9,7 +9,11 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             // 2: the user's input needs fixing; 1: something else went wrong.
-            ExitCode::from(if pretune::error::is_input_error(&err) { 2 } else { 1 })
+            ExitCode::from(if pretune::error::is_input_error(&err) {
+                2
+            } else {
+                1
+            })
         }
     }
 }

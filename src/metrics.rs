@@ -40,8 +40,18 @@ impl Report {
                 let support: usize = confusion[c].iter().sum();
                 let predicted_c: usize = confusion.iter().map(|row| row[c]).sum();
                 let (precision, recall) = (ratio(tp, predicted_c), ratio(tp, support));
-                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-                ClassMetrics { class: class_names[c].clone(), precision, recall, f1, support }
+                let f1 = if precision + recall == 0.0 {
+                    0.0
+                } else {
+                    2.0 * precision * recall / (precision + recall)
+                };
+                ClassMetrics {
+                    class: class_names[c].clone(),
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
             })
             .collect();
         let correct: usize = (0..k).map(|c| confusion[c][c]).sum();
@@ -66,7 +76,10 @@ mod tests {
         // truth:     a a a b b c
         // predicted: a a b b c c
         let r = Report::new(&[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], &names);
-        assert_eq!(r.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            r.confusion,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
         let a = &r.per_class[0];
         assert_eq!((a.precision, a.support), (1.0, 3));

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn pretune(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pretune")).args(args).output().expect("run pretune")
+    Command::new(env!("CARGO_BIN_EXE_pretune"))
+        .args(args)
+        .output()
+        .expect("run pretune")
 }
 
 fn ok(args: &[&str]) -> String {
@@ -20,8 +23,15 @@ fn ok(args: &[&str]) -> String {
 fn input_error(args: &[&str]) -> String {
     let out = pretune(args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(2), "pretune {args:?}: expected exit 2, stderr:\n{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "pretune {args:?}: expected exit 2, stderr:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
     assert!(stderr.starts_with("error: "), "{stderr}");
     stderr
 }
@@ -35,32 +45,98 @@ fn pretrain_finetune_eval_predict_on_fashion_mnist() {
     let d = common::fashion_mnist();
     let tmp = tempfile::tempdir().unwrap();
     let (source, target) = (tmp.path().join("source"), tmp.path().join("target"));
-    let out = ok(&["pretrain", "--data", s(&d), "--classes", "0-4", "--per-class", "300", "--epochs", "2", "--out", s(&source), "--seed", "1"]);
-    assert!(out.contains("epoch 2/2") && out.contains("val accuracy"), "{out}");
     let out = ok(&[
-        "finetune", "--from", s(&source), "--data", s(&d), "--classes", "Sandal,Shirt,Sneaker,Bag,Ankle boot", "--per-class", "50",
-        "--epochs", "3", "--out", s(&target), "--seed", "1",
+        "pretrain",
+        "--data",
+        s(&d),
+        "--classes",
+        "0-4",
+        "--per-class",
+        "300",
+        "--epochs",
+        "2",
+        "--out",
+        s(&source),
+        "--seed",
+        "1",
+    ]);
+    assert!(
+        out.contains("epoch 2/2") && out.contains("val accuracy"),
+        "{out}"
+    );
+    let out = ok(&[
+        "finetune",
+        "--from",
+        s(&source),
+        "--data",
+        s(&d),
+        "--classes",
+        "Sandal,Shirt,Sneaker,Bag,Ankle boot",
+        "--per-class",
+        "50",
+        "--epochs",
+        "3",
+        "--out",
+        s(&target),
+        "--seed",
+        "1",
     ]);
     assert!(out.contains("loaded 6 backbone tensors"), "{out}");
 
     // The checkpoint describes itself, including where it came from.
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(target.join("pretune.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(target.join("pretune.json")).unwrap()).unwrap();
     assert_eq!(meta["architecture"], "cnn");
     assert_eq!(meta["class_names"][1], "Shirt");
     assert_eq!(meta["history"].as_array().unwrap().len(), 3);
-    let parent_meta: serde_json::Value = serde_json::from_slice(&std::fs::read(source.join("pretune.json")).unwrap()).unwrap();
-    assert_eq!(meta["lineage"]["parent_weights_sha256"], parent_meta["weights_sha256"]);
-    assert_eq!(meta["input"]["normalization"], parent_meta["input"]["normalization"]);
-    assert_eq!(std::fs::read_to_string(target.join("metrics.jsonl")).unwrap().lines().count(), 3);
+    let parent_meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(source.join("pretune.json")).unwrap()).unwrap();
+    assert_eq!(
+        meta["lineage"]["parent_weights_sha256"],
+        parent_meta["weights_sha256"]
+    );
+    assert_eq!(
+        meta["input"]["normalization"],
+        parent_meta["input"]["normalization"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
 
-    let report: serde_json::Value = serde_json::from_str(&ok(&["eval", "--model", s(&target), "--data", s(&d), "--json"])).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        s(&target),
+        "--data",
+        s(&d),
+        "--json",
+    ]))
+    .unwrap();
     let accuracy = report["accuracy"].as_f64().unwrap();
     assert!(accuracy > 0.6, "test accuracy {accuracy} on 5 classes");
     assert_eq!(report["per_class"].as_array().unwrap().len(), 5);
-    let confusion: u64 = report["confusion"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
-    assert_eq!(confusion, 5000, "Fashion-MNIST has 1000 test images per class");
+    let confusion: u64 = report["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        confusion, 5000,
+        "Fashion-MNIST has 1000 test images per class"
+    );
     let table = ok(&["eval", "--model", s(&target), "--data", s(&d)]);
-    assert!(table.contains("precision") && table.contains("confusion matrix") && table.contains("Ankle boot"), "{table}");
+    assert!(
+        table.contains("precision")
+            && table.contains("confusion matrix")
+            && table.contains("Ankle boot"),
+        "{table}"
+    );
 
     // predict reads a PNG the way eval reads the test set: the same image gets the same answer.
     let test = pretune::data::load_idx_dir(&d, pretune::data::Split::Test).unwrap();
@@ -68,15 +144,25 @@ fn pretrain_finetune_eval_predict_on_fashion_mnist() {
     let model = ckpt.load_model(&pretune::training_device()).unwrap();
     let bags = test.restrict_to(&[8]).subset(&(0..20).collect::<Vec<_>>());
     let probs = pretune::infer::probabilities(&model, &bags, &ckpt.meta.input.normalization);
-    let i = probs.iter().position(|p| pretune::infer::argmax(p) == 3).expect("the model recognises some bags");
+    let i = probs
+        .iter()
+        .position(|p| pretune::infer::argmax(p) == 3)
+        .expect("the model recognises some bags");
     let png = tmp.path().join("bag.png");
-    image::GrayImage::from_raw(28, 28, bags.image(i).to_vec()).unwrap().save(&png).unwrap();
+    image::GrayImage::from_raw(28, 28, bags.image(i).to_vec())
+        .unwrap()
+        .save(&png)
+        .unwrap();
     let out = ok(&["predict", "--model", s(&target), s(&png), "--top", "2"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(lines[1].trim_start().starts_with("Bag"), "{out}");
     let prob: f32 = lines[1].split_whitespace().last().unwrap().parse().unwrap();
-    assert!((prob - probs[i][3]).abs() < 1e-4, "predict says {prob}, eval's pipeline {}", probs[i][3]);
+    assert!(
+        (prob - probs[i][3]).abs() < 1e-4,
+        "predict says {prob}, eval's pipeline {}",
+        probs[i][3]
+    );
 }
 
 #[test]
@@ -88,16 +174,47 @@ fn truncated_or_mismatched_data_is_exit_2_naming_the_file() {
     let raw = pretune::data::idx::encode_idx(&[15, 28, 28], &set.pixels);
     common::write_gz(&images, &raw[..raw.len() - 500]);
     let out = tmp.path().join("run");
-    let err = input_error(&["pretrain", "--data", s(&dir), "--epochs", "1", "--out", s(&out)]);
-    assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("truncated"), "{err}");
+    let err = input_error(&[
+        "pretrain",
+        "--data",
+        s(&dir),
+        "--epochs",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("train-images-idx3-ubyte.gz") && err.contains("truncated"),
+        "{err}"
+    );
 
     // Labels that do not match the image count.
     common::write_gz(&images, &raw);
-    common::write_gz(&dir.join("train-labels-idx1-ubyte.gz"), &pretune::data::idx::encode_idx(&[14], &[0; 14]));
-    let err = input_error(&["pretrain", "--data", s(&dir), "--epochs", "1", "--out", s(&out)]);
-    assert!(err.contains("14 labels") && err.contains("15 images"), "{err}");
+    common::write_gz(
+        &dir.join("train-labels-idx1-ubyte.gz"),
+        &pretune::data::idx::encode_idx(&[14], &[0; 14]),
+    );
+    let err = input_error(&[
+        "pretrain",
+        "--data",
+        s(&dir),
+        "--epochs",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("14 labels") && err.contains("15 images"),
+        "{err}"
+    );
 
-    let err = input_error(&["pretrain", "--data", s(&tmp.path().join("nowhere")), "--out", s(&out)]);
+    let err = input_error(&[
+        "pretrain",
+        "--data",
+        s(&tmp.path().join("nowhere")),
+        "--out",
+        s(&out),
+    ]);
     assert!(err.contains("nowhere"), "{err}");
 }
 
@@ -107,25 +224,79 @@ fn bad_flags_and_checkpoints_are_exit_2() {
     let set = common::squares(8, 3, 1);
     let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
     let run = tmp.path().join("run");
-    let err = input_error(&["pretrain", "--data", s(&data), "--classes", "0,7", "--out", s(&run)]);
+    let err = input_error(&[
+        "pretrain",
+        "--data",
+        s(&data),
+        "--classes",
+        "0,7",
+        "--out",
+        s(&run),
+    ]);
     assert!(err.contains("class index 7 is out of range"), "{err}");
-    let err = input_error(&["pretrain", "--data", s(&data), "--model", "resnet999", "--out", s(&run)]);
+    let err = input_error(&[
+        "pretrain",
+        "--data",
+        s(&data),
+        "--model",
+        "resnet999",
+        "--out",
+        s(&run),
+    ]);
     assert!(err.contains("unknown architecture"), "{err}");
 
-    ok(&["pretrain", "--data", s(&data), "--epochs", "1", "--val-fraction", "0", "--out", s(&run)]);
-    let err = input_error(&["finetune", "--from", s(&data), "--data", s(&data), "--out", s(&tmp.path().join("x"))]);
+    ok(&[
+        "pretrain",
+        "--data",
+        s(&data),
+        "--epochs",
+        "1",
+        "--val-fraction",
+        "0",
+        "--out",
+        s(&run),
+    ]);
+    let err = input_error(&[
+        "finetune",
+        "--from",
+        s(&data),
+        "--data",
+        s(&data),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
     assert!(err.contains("not a pretune checkpoint"), "{err}");
 
     let meta_path = run.join("pretune.json");
     let err = input_error(&["predict", "--model", s(&run), s(&meta_path)]);
-    assert!(err.contains("pretune.json") && err.contains("cannot read the image"), "{err}");
+    assert!(
+        err.contains("pretune.json") && err.contains("cannot read the image"),
+        "{err}"
+    );
 
     // A checkpoint of another architecture.
     let original = std::fs::read_to_string(&meta_path).unwrap();
-    std::fs::write(&meta_path, original.replace("\"architecture\": \"cnn\"", "\"architecture\": \"vgg11\"")).unwrap();
+    std::fs::write(
+        &meta_path,
+        original.replace("\"architecture\": \"cnn\"", "\"architecture\": \"vgg11\""),
+    )
+    .unwrap();
     let err = input_error(&["eval", "--model", s(&run), "--data", s(&data)]);
-    assert!(err.contains("pretune.json") && err.contains("unknown architecture \"vgg11\""), "{err}");
-    let err = input_error(&["finetune", "--from", s(&run), "--model", "cnn", "--data", s(&data), "--out", s(&tmp.path().join("y"))]);
+    assert!(
+        err.contains("pretune.json") && err.contains("unknown architecture \"vgg11\""),
+        "{err}"
+    );
+    let err = input_error(&[
+        "finetune",
+        "--from",
+        s(&run),
+        "--model",
+        "cnn",
+        "--data",
+        s(&data),
+        "--out",
+        s(&tmp.path().join("y")),
+    ]);
     assert!(err.contains("vgg11"), "{err}");
 
     // Weights changed behind the metadata's back, then a weights file missing a tensor.
@@ -133,9 +304,16 @@ fn bad_flags_and_checkpoints_are_exit_2() {
     let weights_path = run.join("model.safetensors");
     let bytes = std::fs::read(&weights_path).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let kept: Vec<(String, safetensors::tensor::TensorView)> =
-        tensors.tensors().into_iter().filter(|(name, _)| !name.contains("conv2.weight")).collect();
-    std::fs::write(&weights_path, safetensors::tensor::serialize(kept, None).unwrap()).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| !name.contains("conv2.weight"))
+        .collect();
+    std::fs::write(
+        &weights_path,
+        safetensors::tensor::serialize(kept, None).unwrap(),
+    )
+    .unwrap();
     let err = input_error(&["eval", "--model", s(&run), "--data", s(&data)]);
     assert!(err.contains("do not match the sha256"), "{err}");
     let unhashed: serde_json::Value = serde_json::from_str(&original).unwrap();
@@ -143,14 +321,22 @@ fn bad_flags_and_checkpoints_are_exit_2() {
     unhashed.insert("weights_sha256".into(), "".into());
     std::fs::write(&meta_path, serde_json::to_string(&unhashed).unwrap()).unwrap();
     let err = input_error(&["eval", "--model", s(&run), "--data", s(&data)]);
-    assert!(err.contains("missing 1 tensor(s)") && err.contains("conv2.weight"), "{err}");
-
+    assert!(
+        err.contains("missing 1 tensor(s)") && err.contains("conv2.weight"),
+        "{err}"
+    );
 }
 
 #[test]
 fn help_shows_defaults() {
     let help = ok(&["finetune", "--help"]);
-    for expected in ["--per-class", "--strategy", "[default: 0.1]", "linear-probe", "--from"] {
+    for expected in [
+        "--per-class",
+        "--strategy",
+        "[default: 0.1]",
+        "linear-probe",
+        "--from",
+    ] {
         assert!(help.contains(expected), "missing {expected:?} in:\n{help}");
     }
 }

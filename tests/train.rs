@@ -5,7 +5,7 @@ mod common;
 use burn::prelude::*;
 use pretune::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Meta};
 use pretune::models::{self, Classifier};
-use pretune::train::{Recipe, fit};
+use pretune::train::{Frozen, Phase, Recipe, RunOptions, fit};
 use pretune::{Normalization, infer, training_device};
 
 fn recipe(args: &[&str]) -> Recipe {
@@ -17,6 +17,29 @@ fn recipe(args: &[&str]) -> Recipe {
     let mut argv = vec!["test"];
     argv.extend_from_slice(args);
     <Cli as clap::Parser>::parse_from(argv).recipe
+}
+
+/// Train with one phase in which everything learns.
+fn fit_all(
+    model: Classifier,
+    train: &pretune::ImageSet,
+    val: Option<&pretune::ImageSet>,
+    norm: &Normalization,
+    r: &Recipe,
+) -> pretune::train::Outcome {
+    fit(
+        model,
+        train,
+        val,
+        norm,
+        r,
+        &[Phase::all(r.epochs)],
+        &RunOptions {
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -54,9 +77,25 @@ fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
         stage: "pretrain".into(),
         architecture: "cnn".into(),
         class_names: (0..classes).map(|c| format!("c{c}")).collect(),
-        input: InputSpec { channels: 1, height: 28, width: 28, normalization: norm },
-        data: DataRecord { path: "generated".into(), classes: "all".into(), per_class: None, val_fraction: 0.0, train_images: 0, val_images: 0 },
+        input: InputSpec {
+            channels: 1,
+            height: 28,
+            width: 28,
+            normalization: norm,
+        },
+        data: DataRecord {
+            spec: pretune::data::DataSpec {
+                data: "generated".into(),
+                classes: "all".into(),
+                per_class: None,
+                val_fraction: 0.0,
+            },
+            train_images: 0,
+            val_images: 0,
+        },
         recipe: recipe.clone(),
+        strategy: None,
+        phases: vec![],
         history: vec![],
         best_epoch: 1,
         lineage: None,
@@ -69,14 +108,27 @@ fn learns_a_generated_problem() {
     let train = common::squares(40, 6, 1);
     let val = common::squares(20, 6, 2);
     let norm = Normalization::of(&train);
-    let r = recipe(&["--epochs", "4", "--batch-size", "16", "--lr", "2e-3", "--seed", "3"]);
-    let out = fit(fresh(6, 3), &train, Some(&val), &norm, &r, None).unwrap();
+    let r = recipe(&[
+        "--epochs",
+        "4",
+        "--batch-size",
+        "16",
+        "--lr",
+        "2e-3",
+        "--seed",
+        "3",
+    ]);
+    let out = fit_all(fresh(6, 3), &train, Some(&val), &norm, &r);
     let (_, acc) = infer::loss_and_accuracy(&out.model, &val, &norm);
     assert!(acc > 0.95, "validation accuracy {acc}");
     assert_eq!(out.history.len(), 4);
     assert!(out.history[3].train_loss < out.history[0].train_loss);
     // The kept epoch is the one with the best validation accuracy.
-    let best = out.history.iter().map(|h| h.val_accuracy.unwrap()).fold(0.0, f64::max);
+    let best = out
+        .history
+        .iter()
+        .map(|h| h.val_accuracy.unwrap())
+        .fold(0.0, f64::max);
     assert_eq!(out.history[out.best_epoch - 1].val_accuracy.unwrap(), best);
 }
 
@@ -85,13 +137,28 @@ fn same_seed_same_model() {
     let train = common::squares(20, 3, 1);
     let norm = Normalization::of(&train);
     let r = recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "11"]);
-    let a = fit(fresh(3, 11), &train, None, &norm, &r, None).unwrap();
-    let b = fit(fresh(3, 11), &train, None, &norm, &r, None).unwrap();
-    assert_eq!(a.history.iter().map(|h| h.train_loss).collect::<Vec<_>>(), b.history.iter().map(|h| h.train_loss).collect::<Vec<_>>());
+    let a = fit_all(fresh(3, 11), &train, None, &norm, &r);
+    let b = fit_all(fresh(3, 11), &train, None, &norm, &r);
+    assert_eq!(
+        a.history.iter().map(|h| h.train_loss).collect::<Vec<_>>(),
+        b.history.iter().map(|h| h.train_loss).collect::<Vec<_>>()
+    );
     assert_eq!(backbone_tensors(&a.model), backbone_tensors(&b.model));
-    assert_eq!(values(a.model.head.weight.val()), values(b.model.head.weight.val()));
-    let c = fit(fresh(3, 12), &train, None, &norm, &recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "12"]), None).unwrap();
-    assert_ne!(values(a.model.head.weight.val()), values(c.model.head.weight.val()));
+    assert_eq!(
+        values(a.model.head.weight.val()),
+        values(b.model.head.weight.val())
+    );
+    let c = fit_all(
+        fresh(3, 12),
+        &train,
+        None,
+        &norm,
+        &recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "12"]),
+    );
+    assert_ne!(
+        values(a.model.head.weight.val()),
+        values(c.model.head.weight.val())
+    );
 }
 
 #[test]
@@ -107,9 +174,15 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let ckpt = Checkpoint::open(dir.path()).unwrap();
     assert_eq!(ckpt.meta.input.normalization, norm);
     let loaded = ckpt.load_model(&training_device()).unwrap();
-    assert_eq!(infer::probabilities(&model, &set, &norm), infer::probabilities(&loaded, &set, &norm));
+    assert_eq!(
+        infer::probabilities(&model, &set, &norm),
+        infer::probabilities(&loaded, &set, &norm)
+    );
     // No stray temporary files are left beside the checkpoint.
-    let mut names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, vec!["model.safetensors", "pretune.json"]);
 }
@@ -118,13 +191,27 @@ fn checkpoint_round_trip_gives_identical_outputs() {
 fn new_head_keeps_the_backbone() {
     let dir = tempfile::tempdir().unwrap();
     let parent = fresh(10, 1);
-    let mut meta = meta_for(10, Normalization { mean: 0.3, std: 0.3 }, &recipe(&[]));
+    let mut meta = meta_for(
+        10,
+        Normalization {
+            mean: 0.3,
+            std: 0.3,
+        },
+        &recipe(&[]),
+    );
     checkpoint::save(dir.path(), &parent, &mut meta).unwrap();
 
     let device = training_device();
     device.seed(99);
-    let (child, loaded) = Checkpoint::open(dir.path()).unwrap().load_backbone(4, &device).unwrap();
-    assert_eq!(loaded.len(), 6, "conv1, conv2, fc1: weight + bias: {loaded:?}");
+    let (child, loaded) = Checkpoint::open(dir.path())
+        .unwrap()
+        .load_backbone(4, &device)
+        .unwrap();
+    assert_eq!(
+        loaded.len(),
+        6,
+        "conv1, conv2, fc1: weight + bias: {loaded:?}"
+    );
     assert_eq!(backbone_tensors(&child), backbone_tensors(&parent));
     assert_eq!(child.head.weight.val().dims(), [128, 4]);
 }
@@ -136,8 +223,41 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
     let model = fresh(4, 5);
     let before = backbone_tensors(&model);
     let head_before = values(model.head.weight.val());
-    let r = recipe(&["--epochs", "2", "--batch-size", "8", "--strategy", "linear-probe", "--lr", "1e-2"]);
-    let out = fit(model, &train, None, &norm, &r, None).unwrap();
+    let r = recipe(&["--epochs", "2", "--batch-size", "8", "--lr", "1e-2"]);
+    let probe = Phase {
+        name: "head".into(),
+        frozen: Frozen::Backbone,
+        ..Phase::all(2)
+    };
+    let cached = fit(
+        model.clone(),
+        &train,
+        None,
+        &norm,
+        &r,
+        std::slice::from_ref(&probe),
+        &RunOptions {
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let options = RunOptions {
+        quiet: true,
+        no_feature_cache: true,
+        ..Default::default()
+    };
+    let out = fit(model, &train, None, &norm, &r, &[probe], &options).unwrap();
+    assert_eq!(backbone_tensors(&cached.model), before);
+    // Training the head on cached features is the same computation as running the frozen backbone.
+    let (a, b) = (
+        values(cached.model.head.weight.val()),
+        values(out.model.head.weight.val()),
+    );
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
+        "cached and uncached heads differ"
+    );
     assert_eq!(backbone_tensors(&out.model), before);
     assert_ne!(values(out.model.head.weight.val()), head_before);
 }

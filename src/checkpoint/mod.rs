@@ -10,9 +10,9 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::data::Normalization;
+use crate::data::{DataSpec, Normalization};
 use crate::models::{self, ArchInfo, Classifier};
-use crate::train::{EpochRecord, Recipe};
+use crate::train::{EpochRecord, FinetuneOptions, Phase, Recipe};
 use crate::{bail_input, input_error};
 
 /// Version of the `pretune.json` layout; bumped when a reader of an older version would misread it.
@@ -51,6 +51,10 @@ pub struct Meta {
     /// The data the model was trained on.
     pub data: DataRecord,
     pub recipe: Recipe,
+    /// How the fine-tune was done (`None` for pretraining).
+    pub strategy: Option<FinetuneOptions>,
+    /// The phases the run went through.
+    pub phases: Vec<Phase>,
     /// One entry per epoch.
     pub history: Vec<EpochRecord>,
     /// Epoch whose weights were kept (best validation accuracy, else the last).
@@ -64,24 +68,27 @@ pub struct Meta {
 /// The training data of a run, as far as it is needed to repeat it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DataRecord {
-    pub path: String,
-    /// The `--classes` the user asked for.
-    pub classes: String,
-    pub per_class: Option<usize>,
-    pub val_fraction: f64,
+    #[serde(flatten)]
+    pub spec: DataSpec,
     pub train_images: usize,
     pub val_images: usize,
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".pretune-")
         .tempfile_in(dir)
         .with_context(|| format!("{}: cannot create a temporary file", dir.display()))?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).with_context(|| format!("{}: write failed", path.display()))?;
-    tmp.persist(path).with_context(|| format!("{}: cannot rename into place", path.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("{}: write failed", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("{}: cannot rename into place", path.display()))?;
     // Make the rename itself durable.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -96,15 +103,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Save `model` and `meta` into the directory `dir` (created if needed). Weights first, then
 /// `pretune.json`: a directory with a `pretune.json` always has the weights it describes.
 pub fn save(dir: &Path, model: &Classifier, meta: &mut Meta) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the checkpoint directory", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the checkpoint directory", dir.display()))?;
     let mut store = SafetensorsStore::from_bytes(None)
         .metadata("pretune_architecture", meta.architecture.clone())
         .metadata("pretune_stage", meta.stage.clone());
-    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))?;
-    let bytes = store.get_bytes().map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))?;
+    model
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))?;
+    let bytes = store
+        .get_bytes()
+        .map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))?;
     meta.weights_sha256 = sha256_hex(&bytes);
     write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
-    write_atomic(&dir.join(META_FILE), serde_json::to_string_pretty(meta)?.as_bytes())
+    write_atomic(
+        &dir.join(META_FILE),
+        serde_json::to_string_pretty(meta)?.as_bytes(),
+    )
 }
 
 /// A checkpoint on disk: its metadata and the raw bytes of its weights.
@@ -121,10 +136,15 @@ impl Checkpoint {
         let shown = dir.display();
         let meta_path = dir.join(META_FILE);
         if !meta_path.is_file() {
-            bail_input!("{shown}: not a pretune checkpoint (no {META_FILE}; expected a directory written by `pretune pretrain` or `finetune`)");
+            bail_input!(
+                "{shown}: not a pretune checkpoint (no {META_FILE}; expected a directory written by `pretune pretrain` or `finetune`)"
+            );
         }
-        let text = std::fs::read_to_string(&meta_path).with_context(|| format!("{}: cannot read", meta_path.display()))?;
-        let meta: Meta = serde_json::from_str(&text).map_err(|e| input_error!("{}: not valid pretune metadata: {e}", meta_path.display()))?;
+        let text = std::fs::read_to_string(&meta_path)
+            .with_context(|| format!("{}: cannot read", meta_path.display()))?;
+        let meta: Meta = serde_json::from_str(&text).map_err(|e| {
+            input_error!("{}: not valid pretune metadata: {e}", meta_path.display())
+        })?;
         if meta.format_version > FORMAT_VERSION {
             bail_input!(
                 "{}: format version {} is newer than this pretune understands ({FORMAT_VERSION}); upgrade pretune",
@@ -132,19 +152,30 @@ impl Checkpoint {
                 meta.format_version
             );
         }
-        let arch = models::arch(&meta.architecture).map_err(|e| input_error!("{}: {e}", meta_path.display()))?;
+        let arch = models::arch(&meta.architecture)
+            .map_err(|e| input_error!("{}: {e}", meta_path.display()))?;
         if meta.class_names.len() < 2 {
-            bail_input!("{}: lists {} classes, expected at least 2", meta_path.display(), meta.class_names.len());
+            bail_input!(
+                "{}: lists {} classes, expected at least 2",
+                meta_path.display(),
+                meta.class_names.len()
+            );
         }
         let weights_path = dir.join(WEIGHTS_FILE);
-        let weights = std::fs::read(&weights_path).with_context(|| format!("{}: cannot read the weights", weights_path.display()))?;
+        let weights = std::fs::read(&weights_path)
+            .with_context(|| format!("{}: cannot read the weights", weights_path.display()))?;
         if !meta.weights_sha256.is_empty() && sha256_hex(&weights) != meta.weights_sha256 {
             bail_input!(
                 "{}: the weights do not match the sha256 recorded in {META_FILE}: the file was changed or damaged",
                 weights_path.display()
             );
         }
-        Ok(Checkpoint { dir: dir.to_path_buf(), meta, arch, weights })
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            meta,
+            arch,
+            weights,
+        })
     }
 
     /// sha256 of the weights file.
@@ -161,9 +192,16 @@ impl Checkpoint {
 
     /// A model with this checkpoint's backbone and a fresh head for `num_classes` classes.
     /// Returns the model and the names of the tensors that were loaded.
-    pub fn load_backbone(&self, num_classes: usize, device: &Device) -> Result<(Classifier, Vec<String>)> {
+    pub fn load_backbone(
+        &self,
+        num_classes: usize,
+        device: &Device,
+    ) -> Result<(Classifier, Vec<String>)> {
         let mut model = Classifier::new(self.arch, num_classes, device);
-        let loaded = self.apply(&mut model, Some(&format!("^{}", regex_escape(models::BACKBONE_PREFIX))))?;
+        let loaded = self.apply(
+            &mut model,
+            Some(&format!("^{}", regex_escape(models::BACKBONE_PREFIX))),
+        )?;
         Ok((model, loaded))
     }
 
@@ -171,15 +209,21 @@ impl Checkpoint {
     /// clear message on any missing tensor or shape mismatch.
     fn apply(&self, model: &mut Classifier, filter: Option<&str>) -> Result<Vec<String>> {
         let file = self.dir.join(WEIGHTS_FILE);
-        let mut store = SafetensorsStore::from_bytes(Some(self.weights.clone())).validate(false).allow_partial(true);
+        let mut store = SafetensorsStore::from_bytes(Some(self.weights.clone()))
+            .validate(false)
+            .allow_partial(true);
         if let Some(f) = filter {
             store = store.with_regex(f);
         }
-        let result = model
-            .load_from(&mut store)
-            .map_err(|e| input_error!("{}: not a readable safetensors file: {e}", file.display()))?;
+        let result = model.load_from(&mut store).map_err(|e| {
+            input_error!("{}: not a readable safetensors file: {e}", file.display())
+        })?;
         if let Some(err) = result.errors.first() {
-            bail_input!("{}: tensor does not fit the {} architecture: {err:?}", file.display(), self.arch.name);
+            bail_input!(
+                "{}: tensor does not fit the {} architecture: {err:?}",
+                file.display(),
+                self.arch.name
+            );
         }
         if !result.missing.is_empty() {
             let names: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();

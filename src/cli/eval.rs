@@ -16,7 +16,7 @@ pub struct EvalArgs {
     /// Checkpoint directory to evaluate.
     #[arg(long)]
     pub model: PathBuf,
-    /// Dataset directory (IDX files); only the checkpoint's classes are scored.
+    /// Dataset: a directory of IDX files or a CSV image file; only the checkpoint's classes are scored.
     #[arg(long)]
     pub data: PathBuf,
     /// Which files to score: the held-out test set (t10k-*) or the training set.
@@ -30,11 +30,12 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
     let model = ckpt.load_model(&training_device())?;
-    let all = data::load_idx_dir(&args.data, args.split)?;
-    let [_, h, w] = ckpt.arch.input;
-    if (all.height, all.width) != (h, w) {
-        bail_input!("{}: images are {}x{}, but the model takes {h}x{w}", args.data.display(), all.height, all.width);
-    }
+    let all = data::load(
+        &args.data,
+        args.split,
+        ckpt.meta.input.height,
+        ckpt.meta.input.width,
+    )?;
     // The checkpoint's classes, found by name in the dataset, in the checkpoint's order.
     let mut chosen = Vec::new();
     for name in &ckpt.meta.class_names {
@@ -71,7 +72,9 @@ fn print_report(r: &Report, args: &EvalArgs) {
         r.macro_f1
     );
     let mut per_class = Table::new();
-    per_class.load_preset(presets::UTF8_FULL_CONDENSED).set_header(vec!["class", "precision", "recall", "f1", "support"]);
+    per_class
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_header(vec!["class", "precision", "recall", "f1", "support"]);
     for m in &r.per_class {
         per_class.add_row(vec![
             Cell::new(&m.class),
@@ -84,8 +87,11 @@ fn print_report(r: &Report, args: &EvalArgs) {
     println!("{per_class}\n\nconfusion matrix (rows: true class, columns: predicted)");
     let mut confusion = Table::new();
     let mut header = vec![Cell::new("")];
-    header.extend((0..r.class_names.len()).map(|i| Cell::new(i).set_alignment(CellAlignment::Right)));
-    confusion.load_preset(presets::UTF8_FULL_CONDENSED).set_header(header);
+    header
+        .extend((0..r.class_names.len()).map(|i| Cell::new(i).set_alignment(CellAlignment::Right)));
+    confusion
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_header(header);
     for (i, row) in r.confusion.iter().enumerate() {
         let mut cells = vec![Cell::new(format!("{i} {}", r.class_names[i]))];
         cells.extend(row.iter().map(|c| num(c.to_string())));

@@ -47,7 +47,10 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::bail_input!("--threads must be at least 1");
         }
         // Flex and gemm use rayon's global pool; it must be sized before the first tensor op.
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().ok();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .ok();
     }
     match cli.command {
         Command::Pretrain(args) => train::pretrain(args),

@@ -45,9 +45,19 @@ pub fn run(args: PredictArgs) -> Result<()> {
         class_names: ckpt.meta.class_names.clone(),
     };
     for path in &args.images {
-        let img = image::open(path).map_err(|e| input_error!("{}: cannot read the image: {e} (expected a PNG or JPEG file)", path.display()))?;
+        let img = image::open(path).map_err(|e| {
+            input_error!(
+                "{}: cannot read the image: {e} (expected a PNG or JPEG file)",
+                path.display()
+            )
+        })?;
         let gray = img.to_luma8();
-        let gray = image::imageops::resize(&gray, input.width as u32, input.height as u32, FilterType::Triangle);
+        let gray = image::imageops::resize(
+            &gray,
+            input.width as u32,
+            input.height as u32,
+            FilterType::Triangle,
+        );
         set.pixels.extend_from_slice(gray.as_raw());
     }
     let probs = infer::probabilities(&model, &set, &input.normalization);
@@ -59,7 +69,13 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .map(|(path, p)| {
             let mut ranked: Vec<usize> = (0..p.len()).collect();
             ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-            Prediction { file: path.display().to_string(), top: ranked[..k].iter().map(|&c| (set.class_names[c].clone(), p[c])).collect() }
+            Prediction {
+                file: path.display().to_string(),
+                top: ranked[..k]
+                    .iter()
+                    .map(|&c| (set.class_names[c].clone(), p[c]))
+                    .collect(),
+            }
         })
         .collect();
     if args.json {

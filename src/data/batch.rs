@@ -2,20 +2,54 @@
 
 use burn::prelude::*;
 
-use super::{ImageSet, Normalization};
+use rand::rngs::StdRng;
+
+use super::{Augment, ImageSet, Normalization};
 
 /// The images at `indices` as a normalised `[B, 1, H, W]` tensor.
-pub fn images(set: &ImageSet, indices: &[usize], norm: &Normalization, device: &Device) -> Tensor<4> {
+pub fn images(
+    set: &ImageSet,
+    indices: &[usize],
+    norm: &Normalization,
+    device: &Device,
+) -> Tensor<4> {
     let (h, w) = (set.height, set.width);
     let mut values = Vec::with_capacity(indices.len() * h * w);
     for &i in indices {
         norm.extend(&mut values, set.image(i));
     }
-    Tensor::<1>::from_data(TensorData::new(values, [indices.len() * h * w]), device).reshape([indices.len(), 1, h, w])
+    image_tensor(values, [indices.len(), 1, h, w], device)
 }
 
 /// The labels at `indices` as a `[B]` tensor.
 pub fn labels(set: &ImageSet, indices: &[usize], device: &Device) -> Tensor<1, Int> {
     let values: Vec<i64> = indices.iter().map(|&i| set.labels[i] as i64).collect();
     Tensor::<1, Int>::from_data(TensorData::new(values, [indices.len()]), device)
+}
+
+/// Like [`images`], with each image randomly augmented.
+pub fn augmented_images(
+    set: &ImageSet,
+    indices: &[usize],
+    norm: &Normalization,
+    augment: Augment,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Tensor<4> {
+    let (h, w) = (set.height, set.width);
+    let mut scratch = vec![0u8; h * w];
+    let mut values = Vec::with_capacity(indices.len() * h * w);
+    for &i in indices {
+        augment.apply(set.image(i), &mut scratch, h, w, rng);
+        norm.extend(&mut values, &scratch);
+    }
+    image_tensor(values, [indices.len(), 1, h, w], device)
+}
+
+fn image_tensor(values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::<1>::from_data(
+        TensorData::new(values, [shape.iter().product::<usize>()]),
+        device,
+    )
+    .reshape(shape)
 }

@@ -16,7 +16,10 @@ pub fn parse_classes(spec: &str, names: &[String]) -> Result<Vec<usize>> {
     for part in spec.split(',').map(str::trim) {
         let chosen: Vec<usize> = if let Some(i) = lookup(part, names)? {
             vec![i]
-        } else if let Some((lo, hi)) = part.split_once('-').and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?))) {
+        } else if let Some((lo, hi)) = part
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+        {
             let (lo, hi): (usize, usize) = (lo, hi);
             if lo > hi {
                 bail_input!("--classes: range {part} runs backwards (expected LOW-HIGH, e.g. 0-4)");
@@ -40,7 +43,10 @@ pub fn parse_classes(spec: &str, names: &[String]) -> Result<Vec<usize>> {
         }
     }
     if out.len() < 2 {
-        bail_input!("--classes: {spec:?} selects {} class; a classifier needs at least 2", out.len());
+        bail_input!(
+            "--classes: {spec:?} selects {} class; a classifier needs at least 2",
+            out.len()
+        );
     }
     Ok(out)
 }
@@ -70,7 +76,10 @@ mod tests {
     use super::*;
 
     fn fashion() -> Vec<String> {
-        crate::data::FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect()
+        crate::data::FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     #[test]
@@ -79,7 +88,10 @@ mod tests {
         assert_eq!(parse_classes("0-4", &n).unwrap(), vec![0, 1, 2, 3, 4]);
         assert_eq!(parse_classes("5,7,9", &n).unwrap(), vec![5, 7, 9]);
         assert_eq!(parse_classes("Sandal,bag", &n).unwrap(), vec![5, 8]);
-        assert_eq!(parse_classes("t-shirt/top, 3-4", &n).unwrap(), vec![0, 3, 4]);
+        assert_eq!(
+            parse_classes("t-shirt/top, 3-4", &n).unwrap(),
+            vec![0, 3, 4]
+        );
         assert_eq!(parse_classes("all", &n).unwrap().len(), 10);
     }
 

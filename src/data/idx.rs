@@ -29,14 +29,21 @@ const MAX_GZIP_RATIO: u64 = 1100;
 pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray> {
     let shown = path.display();
     let file = File::open(path).with_context(|| format!("{shown}: cannot open"))?;
-    let file_len = file.metadata().with_context(|| format!("{shown}: cannot stat"))?.len();
+    let file_len = file
+        .metadata()
+        .with_context(|| format!("{shown}: cannot stat"))?
+        .len();
     let mut raw = BufReader::new(file);
     let mut magic2 = [0u8; 2];
-    let peeked = read_up_to(&mut raw, &mut magic2).with_context(|| format!("{shown}: read error"))?;
+    let peeked =
+        read_up_to(&mut raw, &mut magic2).with_context(|| format!("{shown}: read error"))?;
     let gzipped = peeked == 2 && magic2 == [0x1f, 0x8b];
     let prefix = std::io::Cursor::new(magic2[..peeked].to_vec());
     let (mut reader, max_payload): (Box<dyn Read>, u64) = if gzipped {
-        (Box::new(GzDecoder::new(prefix.chain(raw))), file_len.saturating_mul(MAX_GZIP_RATIO))
+        (
+            Box::new(GzDecoder::new(prefix.chain(raw))),
+            file_len.saturating_mul(MAX_GZIP_RATIO),
+        )
     } else {
         (Box::new(prefix.chain(raw)), file_len)
     };
@@ -54,7 +61,9 @@ pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray> {
         );
     }
     if dtype != 0x08 {
-        bail_input!("{shown}: IDX data type 0x{dtype:02x} is not supported, expected 0x08 (unsigned byte)");
+        bail_input!(
+            "{shown}: IDX data type 0x{dtype:02x} is not supported, expected 0x08 (unsigned byte)"
+        );
     }
     if ndim as usize != rank {
         bail_input!(
@@ -66,12 +75,16 @@ pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray> {
     for d in 0..rank {
         let mut b = [0u8; 4];
         if read_up_to(&mut reader, &mut b).with_context(|| format!("{shown}: read error"))? < 4 {
-            bail_input!("{shown}: truncated: the file ends inside the header (dimension {d} of {rank})");
+            bail_input!(
+                "{shown}: truncated: the file ends inside the header (dimension {d} of {rank})"
+            );
         }
         dims.push(u32::from_be_bytes(b) as usize);
     }
     let header_len = 4 + 4 * rank as u64;
-    let expected = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+    let expected = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
     let expected = match expected {
         Some(e) if e <= max_payload.saturating_sub(if gzipped { 0 } else { header_len }) => e,
         _ => bail_input!(
@@ -93,7 +106,9 @@ pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray> {
     }
     let mut extra = [0u8; 1];
     if read_up_to(&mut reader, &mut extra).with_context(|| format!("{shown}: read error"))? != 0 {
-        bail_input!("{shown}: more data than dimensions {dims:?} describe: the header and the data disagree");
+        bail_input!(
+            "{shown}: more data than dimensions {dims:?} describe: the header and the data disagree"
+        );
     }
     Ok(IdxArray { dims, data })
 }
@@ -141,7 +156,10 @@ mod tests {
 
     fn message(r: Result<IdxArray>) -> String {
         let err = r.unwrap_err();
-        assert!(crate::error::is_input_error(&err), "not an input error: {err:#}");
+        assert!(
+            crate::error::is_input_error(&err),
+            "not an input error: {err:#}"
+        );
         format!("{err:#}")
     }
 
@@ -186,7 +204,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "png", b"\x89PNG\r\n\x1a\n....");
         let msg = message(read_idx(&p, 3));
-        assert!(msg.contains("not an IDX file") && msg.contains("0x00000803"), "{msg}");
+        assert!(
+            msg.contains("not an IDX file") && msg.contains("0x00000803"),
+            "{msg}"
+        );
         // A label file (rank 1) where images (rank 3) were expected.
         let p = write(dir.path(), "labels", &encode_idx(&[3], &[1, 2, 3]));
         let msg = message(read_idx(&p, 3));
@@ -196,7 +217,11 @@ mod tests {
     #[test]
     fn header_claiming_huge_sizes_is_rejected_without_allocating() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "huge", &encode_idx(&[u32::MAX as usize, 4096, 4096], &[]));
+        let p = write(
+            dir.path(),
+            "huge",
+            &encode_idx(&[u32::MAX as usize, 4096, 4096], &[]),
+        );
         let msg = message(read_idx(&p, 3));
         assert!(msg.contains("truncated"), "{msg}");
     }
@@ -212,7 +237,13 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_input_error() {
-        let msg = message(read_idx(Path::new("/nonexistent/train-images-idx3-ubyte.gz"), 3));
-        assert!(msg.contains("/nonexistent/train-images-idx3-ubyte.gz"), "{msg}");
+        let msg = message(read_idx(
+            Path::new("/nonexistent/train-images-idx3-ubyte.gz"),
+            3,
+        ));
+        assert!(
+            msg.contains("/nonexistent/train-images-idx3-ubyte.gz"),
+            "{msg}"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Labelled image data in memory: loading it, choosing classes, splitting it.
 
+pub mod augment;
 pub mod batch;
 pub mod classes;
+pub mod csv;
 pub mod idx;
 pub mod split;
 
@@ -10,11 +12,22 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+pub use augment::Augment;
+
 use crate::bail_input;
 
 /// Fashion-MNIST's class names, in label order.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ];
 
 /// Which half of a dataset: the training files or the held-out test files.
@@ -76,11 +89,47 @@ impl ImageSet {
         for (new, &old) in classes.iter().enumerate() {
             new_label[old] = Some(new);
         }
-        let keep: Vec<usize> = (0..self.len()).filter(|&i| new_label[self.labels[i]].is_some()).collect();
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| new_label[self.labels[i]].is_some())
+            .collect();
         let mut out = self.subset(&keep);
-        out.labels = keep.iter().map(|&i| new_label[self.labels[i]].unwrap()).collect();
-        out.class_names = classes.iter().map(|&c| self.class_names[c].clone()).collect();
+        out.labels = keep
+            .iter()
+            .map(|&i| new_label[self.labels[i]].unwrap())
+            .collect();
+        out.class_names = classes
+            .iter()
+            .map(|&c| self.class_names[c].clone())
+            .collect();
         out
+    }
+
+    /// The same images scaled to `height`×`width` (bilinear), or `self` when already that size.
+    pub fn resized(self, height: usize, width: usize) -> ImageSet {
+        if (self.height, self.width) == (height, width) {
+            return self;
+        }
+        let mut pixels = Vec::with_capacity(self.len() * height * width);
+        for i in 0..self.len() {
+            let img = image::GrayImage::from_raw(
+                self.width as u32,
+                self.height as u32,
+                self.image(i).to_vec(),
+            )
+            .expect("sizes agree");
+            pixels.extend_from_slice(&image::imageops::resize(
+                &img,
+                width as u32,
+                height as u32,
+                image::imageops::FilterType::Triangle,
+            ));
+        }
+        ImageSet {
+            height,
+            width,
+            pixels,
+            ..self
+        }
     }
 
     /// Number of images of each class.
@@ -90,6 +139,81 @@ impl ImageSet {
             counts[l] += 1;
         }
         counts
+    }
+}
+
+/// Which data to train on.
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
+pub struct DataSpec {
+    /// Dataset: a directory of IDX files (train-images-idx3-ubyte[.gz], t10k-…, e.g.
+    /// /usr/share/datasets/fashion-mnist) or a CSV image file (e.g. scikit-learn's digits.csv.gz,
+    /// every 5th row its test split). Images are resized to the model's input.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Classes to train on: indices, ranges or names, e.g. `0-4`, `5,7,9`, `Sandal,Bag`, `all`.
+    #[arg(long, default_value = "all")]
+    pub classes: String,
+    /// Train on only N images of each class (a seeded few-shot draw) [default: all of them].
+    #[arg(long, value_name = "N")]
+    pub per_class: Option<usize>,
+    /// Fraction of the training images held out (seeded) to validate on after every epoch and to
+    /// pick the best epoch; 0 keeps the last epoch instead.
+    #[arg(long, default_value_t = 0.1, value_name = "F")]
+    pub val_fraction: f64,
+}
+
+/// The training and validation images of a run.
+pub struct TrainingData {
+    pub train: ImageSet,
+    pub val: ImageSet,
+}
+
+impl DataSpec {
+    /// Load the training split, keep the chosen classes, hold out validation, draw the few-shot subset.
+    pub fn load(&self, input: [usize; 3], seed: u64) -> Result<TrainingData> {
+        let args = self;
+        if !(0.0..1.0).contains(&args.val_fraction) {
+            bail_input!(
+                "--val-fraction must be in [0, 1), got {}",
+                args.val_fraction
+            );
+        }
+        if args.per_class == Some(0) {
+            bail_input!("--per-class must be at least 1");
+        }
+        let all = load(&args.data, Split::Train, input[1], input[2])?;
+        let chosen = classes::parse_classes(&args.classes, &all.class_names)?;
+        let set = all.restrict_to(&chosen);
+        let (train_idx, val_idx) = split::holdout(set.len(), args.val_fraction, seed);
+        let train_idx = match args.per_class {
+            Some(n) => split::per_class(&set.labels, &train_idx, n, seed),
+            None => train_idx,
+        };
+        let train = set.subset(&train_idx);
+        if let Some(c) = train.class_counts().iter().position(|&n| n == 0) {
+            bail_input!(
+                "{}: no training images of class {} left after the validation split",
+                args.data.display(),
+                train.class_names[c]
+            );
+        }
+        Ok(TrainingData {
+            train,
+            val: set.subset(&val_idx),
+        })
+    }
+}
+
+impl TrainingData {
+    /// One line for the user: classes and image counts.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} classes ({}), {} train / {} val images",
+            self.train.class_names.len(),
+            self.train.class_names.join(", "),
+            self.train.len(),
+            self.val.len()
+        )
     }
 }
 
@@ -108,14 +232,22 @@ impl Normalization {
             hist[p as usize] += 1;
         }
         let n = set.pixels.len().max(1) as f64;
-        let mean = hist.iter().enumerate().map(|(v, &c)| v as f64 / 255.0 * c as f64).sum::<f64>() / n;
+        let mean = hist
+            .iter()
+            .enumerate()
+            .map(|(v, &c)| v as f64 / 255.0 * c as f64)
+            .sum::<f64>()
+            / n;
         let var = hist
             .iter()
             .enumerate()
             .map(|(v, &c)| (v as f64 / 255.0 - mean).powi(2) * c as f64)
             .sum::<f64>()
             / n;
-        Normalization { mean: mean as f32, std: (var.sqrt() as f32).max(1e-6) }
+        Normalization {
+            mean: mean as f32,
+            std: (var.sqrt() as f32).max(1e-6),
+        }
     }
 
     /// Normalised `f32` values of `pixels`, appended to `out`.
@@ -126,6 +258,22 @@ impl Normalization {
     }
 }
 
+/// Load the `split` half of a dataset, resized to `height`×`width` when its images differ:
+/// an IDX directory (MNIST layout) or a CSV image file such as scikit-learn's `digits.csv.gz`.
+pub fn load(path: &Path, split: Split, height: usize, width: usize) -> Result<ImageSet> {
+    let set = if path.is_dir() {
+        load_idx_dir(path, split)?
+    } else if path.is_file() {
+        csv::read_csv_images(path, split)?
+    } else {
+        bail_input!(
+            "{}: no such dataset (expected a directory of IDX files or a CSV image file)",
+            path.display()
+        );
+    };
+    Ok(set.resized(height, width))
+}
+
 /// Load the `split` half of an IDX dataset directory (MNIST layout: `train-images-idx3-ubyte[.gz]`,
 /// `train-labels-idx1-ubyte[.gz]`, `t10k-…`).
 ///
@@ -133,7 +281,10 @@ impl Normalization {
 /// Fashion-MNIST's when the path says "fashion", else `0..N`.
 pub fn load_idx_dir(dir: &Path, split: Split) -> Result<ImageSet> {
     if !dir.is_dir() {
-        bail_input!("{}: not a directory (expected a dataset directory with IDX files such as train-images-idx3-ubyte.gz)", dir.display());
+        bail_input!(
+            "{}: not a directory (expected a dataset directory with IDX files such as train-images-idx3-ubyte.gz)",
+            dir.display()
+        );
     }
     let prefix = match split {
         Split::Train => "train",
@@ -163,22 +314,41 @@ pub fn load_idx_dir(dir: &Path, split: Split) -> Result<ImageSet> {
             class_names.len()
         );
     }
-    Ok(ImageSet { height, width, pixels: images.data, labels, class_names })
+    Ok(ImageSet {
+        height,
+        width,
+        pixels: images.data,
+        labels,
+        class_names,
+    })
 }
 
 fn class_names_for(dir: &Path, num_classes: usize) -> Result<Vec<String>> {
     let listed = dir.join("classes.txt");
     if listed.is_file() {
         let text = std::fs::read_to_string(&listed)?;
-        let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        let names: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
         if names.len() < num_classes {
-            bail_input!("{}: names {} classes, but the labels go up to {}", listed.display(), names.len(), num_classes - 1);
+            bail_input!(
+                "{}: names {} classes, but the labels go up to {}",
+                listed.display(),
+                names.len(),
+                num_classes - 1
+            );
         }
         return Ok(names);
     }
     let looks_fashion = dir.to_string_lossy().to_lowercase().contains("fashion");
     if looks_fashion && num_classes <= FASHION_MNIST_CLASSES.len() {
-        return Ok(FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect());
+        return Ok(FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect());
     }
     Ok((0..num_classes).map(|i| i.to_string()).collect())
 }
@@ -190,5 +360,8 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
             return Ok(candidate);
         }
     }
-    bail_input!("{}: no {name} or {name}.gz in this directory", dir.display())
+    bail_input!(
+        "{}: no {name} or {name}.gz in this directory",
+        dir.display()
+    )
 }

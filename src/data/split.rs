@@ -18,7 +18,12 @@ pub fn holdout(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
 }
 
 /// From `candidates` (indices into `labels`), draw up to `per_class` of each class, chosen by `seed`.
-pub fn per_class(labels: &[usize], candidates: &[usize], per_class: usize, seed: u64) -> Vec<usize> {
+pub fn per_class(
+    labels: &[usize],
+    candidates: &[usize],
+    per_class: usize,
+    seed: u64,
+) -> Vec<usize> {
     let mut order = candidates.to_vec();
     order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5EED_0002));
     let num_classes = labels.iter().max().map_or(0, |m| m + 1);

@@ -44,6 +44,7 @@ impl Cnn {
         let x = self.pool.forward(self.act.forward(self.conv1.forward(x)));
         let x = self.pool.forward(self.act.forward(self.conv2.forward(x)));
         let [b, c, h, w] = x.dims();
-        self.act.forward(self.fc1.forward(x.reshape([b, c * h * w])))
+        self.act
+            .forward(self.fc1.forward(x.reshape([b, c * h * w])))
     }
 }

@@ -4,6 +4,7 @@
 pub mod cnn;
 
 use anyhow::Result;
+use burn::module::ParamGroup;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
@@ -37,7 +38,11 @@ pub fn arch(name: &str) -> Result<&'static ArchInfo> {
         Some(a) => Ok(a),
         None => bail_input!(
             "unknown architecture {name:?}; known: {}",
-            ARCHITECTURES.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+            ARCHITECTURES
+                .iter()
+                .map(|a| a.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -49,6 +54,18 @@ pub enum Backbone {
 }
 
 impl Backbone {
+    /// The backbone's stages from input to output, by name, with their parameters: the units that
+    /// `--freeze-until` and `--layer-decay` work on.
+    pub fn stages(&self) -> Vec<(&'static str, ParamGroup)> {
+        match self {
+            Backbone::Cnn(m) => vec![
+                ("conv1", ParamGroup::ids_from_module(m.conv1.clone())),
+                ("conv2", ParamGroup::ids_from_module(m.conv2.clone())),
+                ("fc1", ParamGroup::ids_from_module(m.fc1.clone())),
+            ],
+        }
+    }
+
     /// Images → feature vectors.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {

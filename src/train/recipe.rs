@@ -3,17 +3,22 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bail_input;
+use crate::data::Augment;
+
 /// Which optimizer updates the weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Optimizer {
     /// SGD with momentum (`--momentum`) and L2 weight decay.
     Sgd,
+    /// Adam without weight decay (PyTorch's `Adam` defaults).
+    Adam,
     /// Adam with decoupled weight decay.
     Adamw,
 }
 
-/// How the learning rate moves over the run.
+/// How the learning rate moves through each phase of training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
@@ -21,28 +26,20 @@ pub enum Schedule {
     Constant,
     /// Cosine decay from `--lr` to 0 (after the warm-up).
     Cosine,
-}
-
-/// Which parameters learn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    /// Every parameter learns.
-    Full,
-    /// The backbone is frozen; only the new head learns.
-    LinearProbe,
+    /// fastai's one-cycle: cosine up from lr/25 over the first 25%, then cosine down to ~0.
+    Onecycle,
 }
 
 /// Hyper-parameters shared by `pretrain` and `finetune`.
 #[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
 pub struct Recipe {
-    /// Passes over the training data.
+    /// Passes over the training data (all phases together).
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// Images per optimisation step.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Peak learning rate.
+    /// Peak learning rate (of the head, when parts of the model learn at other rates).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     #[arg(long, value_enum, default_value_t = Optimizer::Adamw)]
@@ -50,17 +47,28 @@ pub struct Recipe {
     /// Momentum (sgd only).
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    /// Weight decay (decoupled for adamw, L2 for sgd).
+    /// Weight decay (decoupled for adamw, L2 for sgd); never applied to biases.
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
     #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
     pub schedule: Schedule,
-    /// Epochs of linear learning-rate warm-up at the start (fractions allowed).
+    /// Epochs of linear learning-rate warm-up at the start of each phase (constant and cosine
+    /// schedules; fractions allowed).
     #[arg(long, default_value_t = 0.1)]
     pub warmup_epochs: f64,
-    #[arg(long, value_enum, default_value_t = Strategy::Full)]
-    pub strategy: Strategy,
-    /// Seed for weight init, data split and order: same seed + same data ⇒ same model.
+    /// Label smoothing of the cross-entropy loss (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// Clip the gradient's global L2 norm to this value.
+    #[arg(long, value_name = "NORM")]
+    pub grad_clip: Option<f64>,
+    /// Random augmentation of training images.
+    #[arg(long, value_enum, default_value_t = Augment::None)]
+    pub augment: Augment,
+    /// Stop when validation accuracy has not improved for this many epochs.
+    #[arg(long, value_name = "EPOCHS")]
+    pub patience: Option<usize>,
+    /// Seed for weight init, data split, order and augmentation: same seed + same data ⇒ same model.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -68,7 +76,6 @@ pub struct Recipe {
 impl Recipe {
     /// Check the values a user can get wrong; messages name the flag.
     pub fn validate(&self) -> anyhow::Result<()> {
-        use crate::bail_input;
         if self.epochs == 0 {
             bail_input!("--epochs must be at least 1");
         }
@@ -79,31 +86,193 @@ impl Recipe {
             bail_input!("--lr must be a positive number, got {}", self.lr);
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            bail_input!("--weight-decay must be 0 or more, got {}", self.weight_decay);
+            bail_input!(
+                "--weight-decay must be 0 or more, got {}",
+                self.weight_decay
+            );
         }
         if !(0.0..1.0).contains(&self.momentum) {
             bail_input!("--momentum must be in [0, 1), got {}", self.momentum);
         }
         if !(self.warmup_epochs.is_finite() && self.warmup_epochs >= 0.0) {
-            bail_input!("--warmup-epochs must be 0 or more, got {}", self.warmup_epochs);
+            bail_input!(
+                "--warmup-epochs must be 0 or more, got {}",
+                self.warmup_epochs
+            );
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            bail_input!(
+                "--label-smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            );
+        }
+        if self.grad_clip.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+            bail_input!("--grad-clip must be a positive number");
+        }
+        if self.patience == Some(0) {
+            bail_input!("--patience must be at least 1");
         }
         Ok(())
     }
 
-    /// Learning rate at optimisation step `step` of `total` (0-based).
-    pub fn lr_at(&self, step: usize, steps_per_epoch: usize, total: usize) -> f64 {
+    /// Learning-rate factor (of the phase's peak rate) at step `step` of a phase of `total` steps.
+    pub fn lr_factor(&self, step: usize, steps_per_epoch: usize, total: usize) -> f64 {
+        let cos_between = |from: f64, to: f64, t: f64| {
+            to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+        };
+        if self.schedule == Schedule::Onecycle {
+            // fastai defaults: pct_start 0.25, div 25, final div 1e5.
+            let up = ((total as f64) * 0.25).round().max(1.0);
+            let s = step as f64;
+            return if s < up {
+                cos_between(1.0 / 25.0, 1.0, s / up)
+            } else {
+                cos_between(
+                    1.0,
+                    1.0 / 25.0 / 1e4,
+                    (s - up) / (total as f64 - up).max(1.0),
+                )
+            };
+        }
         let warmup = (self.warmup_epochs * steps_per_epoch as f64).round() as usize;
         if step < warmup {
-            return self.lr * (step + 1) as f64 / warmup as f64;
+            return (step + 1) as f64 / warmup as f64;
         }
         match self.schedule {
-            Schedule::Constant => self.lr,
-            Schedule::Cosine => {
-                let span = total.saturating_sub(warmup).max(1) as f64;
-                let progress = (step - warmup) as f64 / span;
-                self.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
-            }
+            Schedule::Cosine => cos_between(
+                1.0,
+                0.0,
+                (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64,
+            ),
+            _ => 1.0,
         }
+    }
+}
+
+/// Which parameters learn, and how fast, when fine-tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Every parameter learns (backbone at `--backbone-lr-mult` of the head's rate).
+    Full,
+    /// The backbone is frozen; only the new head learns (on cached features when possible).
+    LinearProbe,
+    /// fastai's fine_tune: `--freeze-epochs` with the backbone frozen, then everything, at half
+    /// the rate, with the backbone at `--backbone-lr-mult` of the head's rate.
+    FreezeThenUnfreeze,
+}
+
+/// How to fine-tune: the strategy and its knobs.
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
+pub struct FinetuneOptions {
+    #[arg(long, value_enum, default_value_t = Strategy::FreezeThenUnfreeze)]
+    pub strategy: Strategy,
+    /// Epochs of head-only training first (freeze-then-unfreeze), counted in --epochs.
+    #[arg(long, default_value_t = 1)]
+    pub freeze_epochs: usize,
+    /// Backbone learning rate as a fraction of the head's when the backbone learns.
+    #[arg(long, default_value_t = 0.1)]
+    pub backbone_lr_mult: f64,
+    /// Layer-wise rate decay: each backbone stage learns at this fraction of the rate of the
+    /// stage above it (1 = no decay).
+    #[arg(long, default_value_t = 1.0)]
+    pub layer_decay: f64,
+    /// Keep the backbone's stages up to and including this one frozen throughout (e.g. `conv1`).
+    #[arg(long, value_name = "STAGE")]
+    pub freeze_until: Option<String>,
+}
+
+/// What is frozen during a phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Frozen {
+    Nothing,
+    /// The whole backbone.
+    Backbone,
+    /// Backbone stages `0..=index`.
+    Stages(usize),
+}
+
+/// One stretch of training with fixed frozen parts and learning-rate multipliers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: String,
+    pub epochs: usize,
+    pub frozen: Frozen,
+    /// Peak rate of the head, as a fraction of `--lr`.
+    pub lr_scale: f64,
+    /// Rate of the backbone's top stage relative to the head.
+    pub backbone_lr_mult: f64,
+    /// Each stage further from the head learns at this fraction of the one above.
+    pub layer_decay: f64,
+}
+
+impl Phase {
+    /// Everything learns at the same rate: pretraining, or training from scratch.
+    pub fn all(epochs: usize) -> Phase {
+        Phase {
+            name: "all".into(),
+            epochs,
+            frozen: Frozen::Nothing,
+            lr_scale: 1.0,
+            backbone_lr_mult: 1.0,
+            layer_decay: 1.0,
+        }
+    }
+}
+
+impl FinetuneOptions {
+    /// The phases of a fine-tune of `epochs` epochs, given the backbone's stage names.
+    pub fn plan(&self, epochs: usize, stages: &[&str]) -> anyhow::Result<Vec<Phase>> {
+        if !(self.backbone_lr_mult.is_finite() && self.backbone_lr_mult > 0.0) {
+            bail_input!(
+                "--backbone-lr-mult must be a positive number, got {}",
+                self.backbone_lr_mult
+            );
+        }
+        if !(self.layer_decay > 0.0 && self.layer_decay <= 1.0) {
+            bail_input!("--layer-decay must be in (0, 1], got {}", self.layer_decay);
+        }
+        let partly_frozen = match &self.freeze_until {
+            None => Frozen::Nothing,
+            Some(name) => match stages.iter().position(|s| s == name) {
+                Some(i) if i + 1 == stages.len() => Frozen::Backbone,
+                Some(i) => Frozen::Stages(i),
+                None => bail_input!(
+                    "--freeze-until: no stage {name:?}; the backbone's stages are {}",
+                    stages.join(", ")
+                ),
+            },
+        };
+        let tuned = |name: &str, epochs, lr_scale| Phase {
+            name: name.into(),
+            epochs,
+            frozen: partly_frozen.clone(),
+            lr_scale,
+            backbone_lr_mult: self.backbone_lr_mult,
+            layer_decay: self.layer_decay,
+        };
+        let head = |epochs| Phase {
+            name: "head".into(),
+            frozen: Frozen::Backbone,
+            ..Phase::all(epochs)
+        };
+        Ok(match self.strategy {
+            Strategy::Full => vec![tuned("all", epochs, 1.0)],
+            Strategy::LinearProbe => vec![head(epochs)],
+            Strategy::FreezeThenUnfreeze => {
+                if self.freeze_epochs >= epochs {
+                    bail_input!(
+                        "--freeze-epochs ({}) must be less than --epochs ({epochs})",
+                        self.freeze_epochs
+                    );
+                }
+                let mut phases = vec![tuned("all", epochs - self.freeze_epochs, 0.5)];
+                if self.freeze_epochs > 0 {
+                    phases.insert(0, head(self.freeze_epochs));
+                }
+                phases
+            }
+        })
     }
 }
 
@@ -116,18 +285,54 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         recipe: Recipe,
+        #[command(flatten)]
+        finetune: FinetuneOptions,
     }
 
     #[test]
     fn cosine_warms_up_then_decays_to_zero() {
-        let r = Cli::parse_from(["x", "--lr", "0.1", "--warmup-epochs", "1"]).recipe;
+        let r = Cli::parse_from(["x", "--warmup-epochs", "1"]).recipe;
         let (spe, total) = (10, 100);
-        assert!((r.lr_at(0, spe, total) - 0.01).abs() < 1e-12);
-        assert!((r.lr_at(9, spe, total) - 0.1).abs() < 1e-12);
-        assert!((r.lr_at(10, spe, total) - 0.1).abs() < 1e-12);
-        assert!(r.lr_at(55, spe, total) < 0.051 && r.lr_at(55, spe, total) > 0.049);
-        assert!(r.lr_at(99, spe, total) < 1e-3);
+        assert!((r.lr_factor(0, spe, total) - 0.1).abs() < 1e-12);
+        assert!((r.lr_factor(9, spe, total) - 1.0).abs() < 1e-12);
+        assert!((r.lr_factor(55, spe, total) - 0.5).abs() < 0.01);
+        assert!(r.lr_factor(99, spe, total) < 1e-3);
         let c = Cli::parse_from(["x", "--schedule", "constant", "--warmup-epochs", "0"]).recipe;
-        assert_eq!(c.lr_at(50, spe, total), 1e-3);
+        assert_eq!(c.lr_factor(50, spe, total), 1.0);
+    }
+
+    #[test]
+    fn onecycle_rises_then_falls() {
+        let r = Cli::parse_from(["x", "--schedule", "onecycle"]).recipe;
+        assert!((r.lr_factor(0, 10, 100) - 0.04).abs() < 1e-9);
+        assert!((r.lr_factor(25, 10, 100) - 1.0).abs() < 1e-9);
+        assert!(r.lr_factor(99, 10, 100) < 1e-3);
+    }
+
+    #[test]
+    fn strategies_become_phases() {
+        let stages = ["conv1", "conv2", "fc1"];
+        let plan = |args: &[&str], epochs| {
+            let mut argv = vec!["x"];
+            argv.extend_from_slice(args);
+            Cli::parse_from(argv).finetune.plan(epochs, &stages)
+        };
+        let p = plan(&[], 10).unwrap();
+        assert_eq!(
+            p.iter()
+                .map(|p| (p.epochs, p.frozen.clone()))
+                .collect::<Vec<_>>(),
+            vec![(1, Frozen::Backbone), (9, Frozen::Nothing)]
+        );
+        assert_eq!((p[1].lr_scale, p[1].backbone_lr_mult), (0.5, 0.1));
+        let p = plan(&["--strategy", "linear-probe"], 5).unwrap();
+        assert_eq!((p.len(), p[0].frozen.clone()), (1, Frozen::Backbone));
+        let p = plan(&["--strategy", "full", "--freeze-until", "conv2"], 5).unwrap();
+        assert_eq!(p[0].frozen, Frozen::Stages(1));
+        let err = plan(&["--freeze-until", "conv9"], 5)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("conv1, conv2, fc1"), "{err}");
+        assert!(plan(&["--freeze-epochs", "5"], 5).is_err());
     }
 }

@@ -9,9 +9,13 @@ use pretune::data::idx::encode_idx;
 
 /// 28×28 images where class `c` is a bright 10×10 square at a class-specific place, on noise.
 pub fn squares(per_class: usize, classes: usize, seed: u64) -> ImageSet {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut noise = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as u8 % 60
     };
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
@@ -26,7 +30,13 @@ pub fn squares(per_class: usize, classes: usize, seed: u64) -> ImageSet {
         }
         labels.push(c);
     }
-    ImageSet { height: 28, width: 28, pixels, labels, class_names: (0..classes).map(|c| format!("c{c}")).collect() }
+    ImageSet {
+        height: 28,
+        width: 28,
+        pixels,
+        labels,
+        class_names: (0..classes).map(|c| format!("c{c}")).collect(),
+    }
 }
 
 /// Write `train` and `test` as a gzipped IDX dataset directory, returning its path.
@@ -36,7 +46,10 @@ pub fn write_idx_dir(dir: &Path, train: &ImageSet, test: &ImageSet) -> PathBuf {
         let images = encode_idx(&[set.len(), set.height, set.width], &set.pixels);
         let labels: Vec<u8> = set.labels.iter().map(|&l| l as u8).collect();
         write_gz(&dir.join(format!("{prefix}-images-idx3-ubyte.gz")), &images);
-        write_gz(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), &encode_idx(&[set.len()], &labels));
+        write_gz(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            &encode_idx(&[set.len()], &labels),
+        );
     }
     dir.to_path_buf()
 }
