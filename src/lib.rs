@@ -6,10 +6,12 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod error;
 pub mod infer;
 pub mod metrics;
 pub mod models;
+pub mod report;
 pub mod train;
 
 pub use checkpoint::Checkpoint;

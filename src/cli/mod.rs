@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+mod demo;
 mod eval;
 mod predict;
 mod train;
@@ -30,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The proof: pretrain, learn new classes from few labels three ways, write a report with charts.
+    Demo(demo::DemoArgs),
     /// Train a model from scratch on a dataset (the source task).
     Pretrain(train::PretrainArgs),
     /// Start from a checkpoint's backbone, put on a new head for new classes, and train.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
             .ok();
     }
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Pretrain(args) => train::pretrain(args),
         Command::Finetune(args) => train::finetune(args),
         Command::Eval(args) => eval::run(args),

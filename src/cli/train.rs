@@ -171,7 +171,7 @@ fn run(spec: RunSpec) -> Result<()> {
     let options = RunOptions {
         metrics_log: Some(&log),
         no_feature_cache: spec.no_feature_cache,
-        quiet: false,
+        ..Default::default()
     };
     let outcome = train::fit(
         spec.model,

@@ -66,6 +66,8 @@ pub struct RunOptions<'a> {
     pub no_feature_cache: bool,
     /// No progress output at all (the demo prints its own).
     pub quiet: bool,
+    /// Keep the last epoch's weights even when there is a validation set (it is then only watched).
+    pub keep_last: bool,
 }
 
 /// Where a phase's training inputs come from: images through the backbone, or features cached
@@ -214,7 +216,11 @@ pub fn fit(
                 writeln!(f, "{}", serde_json::to_string(&record)?)?;
             }
             // Best validation accuracy wins (earliest on ties); without validation, the last epoch.
-            let score = record.val_accuracy.unwrap_or(f64::INFINITY);
+            let score = if options.keep_last {
+                f64::INFINITY
+            } else {
+                record.val_accuracy.unwrap_or(f64::INFINITY)
+            };
             if best
                 .as_ref()
                 .is_none_or(|(s, _, _)| score > *s || score.is_infinite())

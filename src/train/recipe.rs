@@ -149,6 +149,28 @@ impl Recipe {
     }
 }
 
+/// The command line's defaults, so they are written down once.
+fn defaults<T: clap::Args>() -> T {
+    #[derive(clap::Parser)]
+    struct Only<T: clap::Args> {
+        #[command(flatten)]
+        inner: T,
+    }
+    <Only<T> as clap::Parser>::parse_from(["pretune"]).inner
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl Default for FinetuneOptions {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
 /// Which parameters learn, and how fast, when fine-tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

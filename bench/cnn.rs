@@ -1,0 +1,80 @@
+//! Throughput of the seed CNN in pretune (Burn flex): full train steps and inference.
+//! Prints one JSON line; `bench/run.sh` runs it beside `bench/torch_cnn.py` and prints ratios.
+//!
+//!   cargo bench --bench cnn -- --threads 2 --batch 64 --steps 100
+
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use pretune::models::{self, Classifier};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let (threads, batch, steps) = (arg("--threads", 2), arg("--batch", 64), arg("--steps", 100));
+    let (warmup, infer_batch, infer_steps) = (
+        arg("--warmup", 10),
+        arg("--infer-batch", 500),
+        arg("--infer-steps", 20),
+    );
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .unwrap();
+
+    let device = pretune::training_device();
+    device.seed(0);
+    let mut model = Classifier::new(models::arch("cnn").unwrap(), 10, &device);
+    let x = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<1, Int>::from_data(
+        TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),
+        &device,
+    );
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut optim = AdamConfig::new().init();
+    let mut train_step = |model: Classifier| {
+        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = optim.step(1e-3, model, grads);
+        model.head.weight.val().into_data(); // wait for the step to finish
+        model
+    };
+    for _ in 0..warmup {
+        model = train_step(model);
+    }
+    let started = Instant::now();
+    for _ in 0..steps {
+        model = train_step(model);
+    }
+    let train = (steps * batch) as f64 / started.elapsed().as_secs_f64();
+
+    let model = model.valid();
+    let plain = device.without_autodiff();
+    let xi = Tensor::<4>::random(
+        [infer_batch, 1, 28, 28],
+        Distribution::Normal(0.0, 1.0),
+        &plain,
+    );
+    for _ in 0..warmup.min(3) {
+        model.forward(xi.clone()).into_data();
+    }
+    let started = Instant::now();
+    for _ in 0..infer_steps {
+        model.forward(xi.clone()).into_data();
+    }
+    let infer = (infer_steps * infer_batch) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{{\"framework\": \"pretune {} (burn flex)\", \"threads\": {threads}, \"batch\": {batch}, \"train_images_per_s\": {train:.1}, \"infer_images_per_s\": {infer:.1}}}",
+        env!("CARGO_PKG_VERSION")
+    );
+}
