@@ -2,6 +2,7 @@
 
 mod demo;
 mod eval;
+mod lr_find;
 mod predict;
 mod train;
 
@@ -39,6 +40,8 @@ enum Command {
     Finetune(train::FinetuneArgs),
     /// Score a checkpoint on a labelled split: accuracy, per-class metrics, confusion matrix.
     Eval(eval::EvalArgs),
+    /// Learning-rate range test: a chart of loss against rate, and a suggested --lr.
+    LrFind(lr_find::LrFindArgs),
     /// Classify image files (PNG/JPEG) with a checkpoint.
     Predict(predict::PredictArgs),
 }
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pretrain(args) => train::pretrain(args),
         Command::Finetune(args) => train::finetune(args),
         Command::Eval(args) => eval::run(args),
+        Command::LrFind(args) => lr_find::run(args),
         Command::Predict(args) => predict::run(args),
     }
 }

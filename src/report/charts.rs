@@ -26,6 +26,8 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Logarithmic x axis (e.g. labels per class).
     pub log_x: bool,
+    /// The y values are fractions (accuracies): shown as percentages, kept within 0–1.
+    pub y_percent: bool,
 }
 
 const PALETTE: [RGBColor; 4] = [
@@ -84,10 +86,10 @@ fn draw_panel(area: &Area, panel: &Panel) -> Result<(), Box<dyn std::error::Erro
         (0.0, 1.0)
     };
     let pad = ((y1 - y0) * 0.08).max(0.01);
-    let (y0, y1) = if y0.is_finite() {
-        ((y0 - pad).max(0.0), (y1 + pad).min(1.0))
-    } else {
-        (0.0, 1.0)
+    let (y0, y1) = match (y0.is_finite(), panel.y_percent) {
+        (false, _) => (0.0, 1.0),
+        (true, true) => ((y0 - pad).max(0.0), (y1 + pad).min(1.0)),
+        (true, false) => (y0 - pad, y1 + pad),
     };
     if panel.log_x {
         plot(area, panel, (x0 * 0.8..x1 * 1.25).log_scale(), y0..y1)
@@ -116,8 +118,8 @@ where
         .configure_mesh()
         .x_desc(&panel.x_label)
         .y_desc(&panel.y_label)
-        .x_label_formatter(&|x| format!("{x}"))
-        .y_label_formatter(&|y| format!("{:.0}%", 100.0 * y))
+        .x_label_formatter(&|x| if panel.log_x { format!("{x:.0e}") } else { format!("{x}") })
+        .y_label_formatter(&|y| if panel.y_percent { format!("{:.0}%", 100.0 * y) } else { format!("{y:.2}") })
         .label_style(("sans-serif", 14))
         .draw()?;
     for s in &panel.series {

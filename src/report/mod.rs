@@ -42,6 +42,7 @@ fn accuracy_panel(r: &DemoResults) -> Panel {
         x_label: "labelled images per class".into(),
         y_label: "test accuracy (mean over seeds)".into(),
         log_x: true,
+        y_percent: true,
         series: Method::ALL
             .iter()
             .map(|&m| Series {
@@ -64,6 +65,7 @@ fn curve_panels(r: &DemoResults) -> Vec<Panel> {
             x_label: "epoch".into(),
             y_label: "validation accuracy".into(),
             log_x: false,
+            y_percent: true,
             series: [Method::Scratch, Method::Finetune]
                 .iter()
                 .map(|&m| Series {

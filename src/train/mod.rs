@@ -4,8 +4,10 @@
 //! the model and gives the rest their learning rates. When a phase freezes the whole backbone and
 //! does not augment, the backbone's features are computed once and the head trains on them.
 
+mod lr_find;
 mod recipe;
 
+pub use lr_find::{LrFinding, lr_find};
 pub use recipe::{FinetuneOptions, Frozen, Optimizer, Phase, Recipe, Schedule, Strategy};
 
 use std::io::{IsTerminal, Write};
@@ -17,7 +19,7 @@ use burn::module::{Module, ParamGroup};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrSchedulerConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrSchedulerConfig};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
@@ -161,19 +163,11 @@ pub fn fit(
                     }
                 };
                 let y = batch::labels(train, chunk, &device);
-                let hits = logits
-                    .clone()
-                    .argmax(1)
-                    .squeeze_dim::<1>(1)
-                    .equal(y.clone())
-                    .int()
-                    .sum();
-                let loss = loss_fn.forward(logits, y);
-                loss_sum += loss.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
-                correct += hits.into_scalar::<i64>() as usize;
+                let (updated, loss, hits) = optimise(model, logits, y, &loss_fn, &mut optim, learning_rates(lr, &groups));
+                model = updated;
+                loss_sum += loss * chunk.len() as f64;
+                correct += hits;
                 seen += chunk.len();
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(learning_rates(lr, &groups), model, grads);
                 step += 1;
                 bar.inc(chunk.len() as u64);
                 let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -245,6 +239,23 @@ pub fn fit(
         history,
         best_epoch,
     })
+}
+
+/// One optimisation step from a batch's `logits` and labels `y`: the updated model, the batch's
+/// mean loss and how many predictions were right.
+fn optimise(
+    model: Classifier,
+    logits: Tensor<2>,
+    y: Tensor<1, Int>,
+    loss_fn: &CrossEntropyLoss,
+    optim: &mut ModuleOptimizer,
+    lr: ModuleLearningRate,
+) -> (Classifier, f64, usize) {
+    let hits = logits.clone().argmax(1).squeeze_dim::<1>(1).equal(y.clone()).int().sum();
+    let loss = loss_fn.forward(logits, y);
+    let loss_value = loss.clone().into_scalar::<f32>() as f64;
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optim.step(lr, model, grads), loss_value, hits.into_scalar::<i64>() as usize)
 }
 
 /// Mean loss and accuracy on validation inputs.
@@ -321,10 +332,7 @@ fn lr_groups(model: &Classifier, phase: &Phase) -> Vec<(ParamGroup, f64)> {
         .collect()
 }
 
-fn learning_rates(
-    lr: f64,
-    groups: &[(ParamGroup, f64)],
-) -> burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate {
+fn learning_rates(lr: f64, groups: &[(ParamGroup, f64)]) -> ModuleLearningRate {
     groups
         .iter()
         .fold(
