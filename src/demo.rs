@@ -165,17 +165,20 @@ fn plain(epochs: usize, seed: u64) -> Recipe {
 /// The phases of the fine-tune method. The default freezes the backbone for the first tenth of
 /// the epochs (the new head learns on cached features), then trains everything, each backbone
 /// stage at 0.7 of the rate of the stage above it.
-fn finetune_phases(kind: RecipeKind, epochs: usize) -> Vec<Phase> {
+fn finetune_phases(kind: RecipeKind, arch: &ArchInfo, epochs: usize) -> Vec<Phase> {
     match kind {
         RecipeKind::Plain => vec![Phase::all(epochs)],
         RecipeKind::Default => {
             let options = FinetuneOptions {
+                strategy: train::Strategy::FreezeThenUnfreeze,
                 freeze_epochs: (epochs / 10).clamp(1, epochs - 1),
                 backbone_lr_mult: 1.0,
                 layer_decay: 0.7,
                 ..FinetuneOptions::default()
             };
-            options.plan(epochs, &[]).expect("valid for 2+ epochs")
+            options
+                .plan(epochs, arch.stages)
+                .expect("valid for 2+ epochs")
         }
     }
 }
@@ -289,11 +292,11 @@ pub fn run(config: &DemoConfig) -> Result<DemoResults> {
                     ),
                     Method::LinearProbe => (
                         transfer(&pretrained, arch, target.len(), seed, &device),
-                        probe(epochs),
+                        probe(arch, epochs),
                     ),
                     Method::Finetune => (
                         transfer(&pretrained, arch, target.len(), seed, &device),
-                        finetune_phases(config.recipe, epochs),
+                        finetune_phases(config.recipe, arch, epochs),
                     ),
                 };
                 let outcome = train::fit(
@@ -345,12 +348,12 @@ pub fn run(config: &DemoConfig) -> Result<DemoResults> {
     })
 }
 
-fn probe(epochs: usize) -> Vec<Phase> {
+fn probe(arch: &ArchInfo, epochs: usize) -> Vec<Phase> {
     FinetuneOptions {
         strategy: train::Strategy::LinearProbe,
         ..FinetuneOptions::default()
     }
-    .plan(epochs, &[])
+    .plan(epochs, arch.stages)
     .expect("a linear probe has no options to get wrong")
 }
 

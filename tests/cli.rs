@@ -344,17 +344,57 @@ fn help_shows_defaults() {
 #[test]
 fn fashion_backbone_fine_tunes_on_real_handwritten_digits() {
     let digits = Path::new("/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz");
-    assert!(digits.is_file(), "scikit-learn's digits not found: apt-get install -y python3-sklearn");
+    assert!(
+        digits.is_file(),
+        "scikit-learn's digits not found: apt-get install -y python3-sklearn"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let (source, target) = (tmp.path().join("fashion"), tmp.path().join("digits"));
     let fashion = common::fashion_mnist();
-    ok(&["pretrain", "--data", s(&fashion), "--per-class", "200", "--epochs", "1", "--out", s(&source)]);
-    let out = ok(&["finetune", "--from", s(&source), "--data", s(digits), "--epochs", "6", "--out", s(&target)]);
-    assert!(out.contains("10 classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"), "{out}");
-    let report: serde_json::Value = serde_json::from_str(&ok(&["eval", "--model", s(&target), "--data", s(digits), "--json"])).unwrap();
-    assert_eq!(report["images"], 360, "every 5th of 1,797 digits is the test split");
+    ok(&[
+        "pretrain",
+        "--data",
+        s(&fashion),
+        "--per-class",
+        "200",
+        "--epochs",
+        "1",
+        "--out",
+        s(&source),
+    ]);
+    let out = ok(&[
+        "finetune",
+        "--from",
+        s(&source),
+        "--data",
+        s(digits),
+        "--epochs",
+        "6",
+        "--out",
+        s(&target),
+    ]);
+    assert!(
+        out.contains("10 classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"),
+        "{out}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        s(&target),
+        "--data",
+        s(digits),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        report["images"], 360,
+        "every 5th of 1,797 digits is the test split"
+    );
     let accuracy = report["accuracy"].as_f64().unwrap();
-    assert!(accuracy > 0.8, "8x8 digits resized to 28x28: accuracy {accuracy}");
+    assert!(
+        accuracy > 0.8,
+        "8x8 digits resized to 28x28: accuracy {accuracy}"
+    );
 }
 
 #[test]
@@ -363,16 +403,41 @@ fn lr_find_writes_a_chart_and_suggests_a_rate() {
     let set = common::squares(20, 3, 1);
     let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
     let out = tmp.path().join("lr");
-    let stdout = ok(&["lr-find", "--data", s(&data), "--batch-size", "16", "--steps", "60", "--out", s(&out)]);
+    let stdout = ok(&[
+        "lr-find",
+        "--data",
+        s(&data),
+        "--batch-size",
+        "16",
+        "--steps",
+        "60",
+        "--out",
+        s(&out),
+    ]);
     assert!(stdout.contains("suggested --lr"), "{stdout}");
-    let found: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("lr_find.json")).unwrap()).unwrap();
-    let points: Vec<(f64, f64)> = found["points"].as_array().unwrap().iter().map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap())).collect();
+    let found: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("lr_find.json")).unwrap()).unwrap();
+    let points: Vec<(f64, f64)> = found["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
     assert!(points.len() >= 20);
-    assert!((points[0].0 - 1e-7).abs() < 1e-12 && points.windows(2).all(|w| w[1].0 > w[0].0), "rates rise from --start-lr");
+    assert!(
+        (points[0].0 - 1e-7).abs() < 1e-12 && points.windows(2).all(|w| w[1].0 > w[0].0),
+        "rates rise from --start-lr"
+    );
     let lowest = points.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
-    assert!(lowest.1 < points[0].1, "training lowers the loss somewhere in the range");
+    assert!(
+        lowest.1 < points[0].1,
+        "training lowers the loss somewhere in the range"
+    );
     let suggestion = found["suggestion"].as_f64().unwrap();
-    assert!((suggestion - lowest.0 / 10.0).abs() < 1e-12, "a tenth of the rate at the lowest loss");
+    assert!(
+        (suggestion - lowest.0 / 10.0).abs() < 1e-12,
+        "a tenth of the rate at the lowest loss"
+    );
     assert!(image::open(out.join("lr_find.png")).unwrap().width() >= 500);
 }
 
@@ -382,29 +447,74 @@ fn finetune_strategies_leave_what_they_promise() {
     let set = common::squares(12, 4, 3);
     let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
     let source = tmp.path().join("source");
-    ok(&["pretrain", "--data", s(&data), "--classes", "0,1", "--epochs", "1", "--val-fraction", "0", "--out", s(&source)]);
+    ok(&[
+        "pretrain",
+        "--data",
+        s(&data),
+        "--classes",
+        "0,1",
+        "--epochs",
+        "1",
+        "--val-fraction",
+        "0",
+        "--out",
+        s(&source),
+    ]);
     let weights = |dir: &Path| {
         let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut named: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(n, t)| (n, t.data().to_vec())).collect();
+        let mut named: Vec<(String, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.data().to_vec()))
+            .collect();
         named.sort();
         named
     };
     let parent = weights(&source);
     for (strategy, extra, frozen) in [
         ("linear-probe", vec![], vec!["conv1", "conv2", "fc1"]),
-        ("full", vec!["--freeze-until", "conv2"], vec!["conv1", "conv2"]),
+        (
+            "full",
+            vec!["--freeze-until", "conv2"],
+            vec!["conv1", "conv2"],
+        ),
         ("freeze-then-unfreeze", vec!["--freeze-epochs", "1"], vec![]),
     ] {
         let out = tmp.path().join(strategy);
-        let mut args = vec!["finetune", "--from", s(&source), "--data", s(&data), "--classes", "2,3", "--epochs", "2", "--val-fraction", "0", "--strategy", strategy, "--out", s(&out)];
+        let mut args = vec![
+            "finetune",
+            "--from",
+            s(&source),
+            "--data",
+            s(&data),
+            "--classes",
+            "2,3",
+            "--epochs",
+            "2",
+            "--val-fraction",
+            "0",
+            "--strategy",
+            strategy,
+            "--out",
+            s(&out),
+        ];
         args.extend(extra);
         ok(&args);
-        for ((name, before), (_, after)) in parent.iter().zip(weights(&out)).filter(|((n, _), _)| n.starts_with("backbone")) {
+        for ((name, before), (_, after)) in parent
+            .iter()
+            .zip(weights(&out))
+            .filter(|((n, _), _)| n.starts_with("backbone"))
+        {
             let stage_frozen = frozen.iter().any(|f| name.contains(&format!(".{f}.")));
-            assert_eq!(stage_frozen, *before == after, "{strategy}: {name} frozen={stage_frozen}");
+            assert_eq!(
+                stage_frozen,
+                *before == after,
+                "{strategy}: {name} frozen={stage_frozen}"
+            );
         }
-        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("pretune.json")).unwrap()).unwrap();
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("pretune.json")).unwrap()).unwrap();
         assert_eq!(meta["strategy"]["strategy"], strategy);
     }
 }

@@ -50,25 +50,61 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     let sets = args.data.load(arch.input, args.recipe.seed)?;
     let classes = sets.train.class_names.len();
     let (model, norm) = match &parent {
-        Some(p) => (p.load_backbone(classes, &device)?.0, p.meta.input.normalization),
-        None => (Classifier::new(arch, classes, &device), Normalization::of(&sets.train)),
+        Some(p) => (
+            p.load_backbone(classes, &device)?.0,
+            p.meta.input.normalization,
+        ),
+        None => (
+            Classifier::new(arch, classes, &device),
+            Normalization::of(&sets.train),
+        ),
     };
-    println!("lr-find: {} steps from {:.0e} to {:.0e} on {}", args.steps, args.start_lr, args.end_lr, sets.describe());
-    let found = train::lr_find(model, &sets.train, &norm, &args.recipe, args.start_lr, args.end_lr, args.steps)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| crate::input_error!("{}: cannot create: {e}", args.out.display()))?;
+    println!(
+        "lr-find: {} steps from {:.0e} to {:.0e} on {}",
+        args.steps,
+        args.start_lr,
+        args.end_lr,
+        sets.describe()
+    );
+    let found = train::lr_find(
+        model,
+        &sets.train,
+        &norm,
+        &args.recipe,
+        args.start_lr,
+        args.end_lr,
+        args.steps,
+    )?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| crate::input_error!("{}: cannot create: {e}", args.out.display()))?;
     let chart = args.out.join("lr_find.png");
     charts::draw(
         &chart,
         &[Panel {
-            title: format!("Learning-rate range test (suggested {:.1e})", found.suggestion),
+            title: format!(
+                "Learning-rate range test (suggested {:.1e})",
+                found.suggestion
+            ),
             x_label: "learning rate".into(),
             y_label: "training loss (smoothed)".into(),
             log_x: true,
             y_percent: false,
-            series: vec![Series { label: "loss".into(), color: 1, points: found.points.clone() }],
+            series: vec![Series {
+                label: "loss".into(),
+                color: 1,
+                points: found.points.clone(),
+            }],
         }],
     )?;
-    write_atomic(&args.out.join("lr_find.json"), serde_json::to_string_pretty(&found)?.as_bytes())?;
-    println!("lowest loss at lr {:.1e}; suggested --lr {:.1e}\nwrote {}", found.min_loss_lr, found.suggestion, chart.display());
+    write_atomic(
+        &args.out.join("lr_find.json"),
+        serde_json::to_string_pretty(&found)?.as_bytes(),
+    )?;
+    println!(
+        "lowest loss at lr {:.1e}; suggested --lr {:.1e}\nwrote {}",
+        found.min_loss_lr,
+        found.suggestion,
+        chart.display()
+    );
     Ok(())
 }

@@ -9,7 +9,6 @@ use clap::Args;
 use crate::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Lineage, Meta};
 use crate::data::{DataSpec, Normalization, TrainingData};
 use burn::module::Module;
-use burn::prelude::Device;
 
 use crate::models::{self, ArchInfo, Classifier};
 use crate::train::{self, FinetuneOptions, Phase, Recipe, RunOptions};
@@ -84,13 +83,7 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
     args.recipe.validate()?;
     let parent = Checkpoint::open(&args.from)?;
-    let stage_names: Vec<&str> = Classifier::new(parent.arch, 2, &Device::flex())
-        .backbone
-        .stages()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    let phases = args.strategy.plan(args.recipe.epochs, &stage_names)?;
+    let phases = args.strategy.plan(args.recipe.epochs, parent.arch.stages)?;
     if let Some(name) = &args.model
         && name != parent.arch.name
     {

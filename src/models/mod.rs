@@ -19,6 +19,8 @@ pub struct ArchInfo {
     pub input: [usize; 3],
     /// Length of the backbone's feature vector (the head's input).
     pub features: usize,
+    /// Names of the backbone's stages from input to output (see [`Backbone::stages`]).
+    pub stages: &'static [&'static str],
     /// A freshly initialised backbone.
     pub backbone: fn(&Device) -> Backbone,
 }
@@ -29,6 +31,7 @@ pub const ARCHITECTURES: &[ArchInfo] = &[ArchInfo {
     summary: "the classic small CNN: 2 conv blocks + fc 128, for 28x28 grayscale",
     input: cnn::INPUT,
     features: cnn::FEATURES,
+    stages: &["conv1", "conv2", "fc1"],
     backbone: |device| Backbone::Cnn(cnn::Cnn::new(device)),
 }];
 
@@ -54,14 +57,14 @@ pub enum Backbone {
 }
 
 impl Backbone {
-    /// The backbone's stages from input to output, by name, with their parameters: the units that
-    /// `--freeze-until` and `--layer-decay` work on.
-    pub fn stages(&self) -> Vec<(&'static str, ParamGroup)> {
+    /// The parameters of the backbone's stages from input to output (named in
+    /// [`ArchInfo::stages`]): the units that `--freeze-until` and `--layer-decay` work on.
+    pub fn stages(&self) -> Vec<ParamGroup> {
         match self {
             Backbone::Cnn(m) => vec![
-                ("conv1", ParamGroup::ids_from_module(m.conv1.clone())),
-                ("conv2", ParamGroup::ids_from_module(m.conv2.clone())),
-                ("fc1", ParamGroup::ids_from_module(m.fc1.clone())),
+                ParamGroup::ids_from_module(m.conv1.clone()),
+                ParamGroup::ids_from_module(m.conv2.clone()),
+                ParamGroup::ids_from_module(m.fc1.clone()),
             ],
         }
     }

@@ -118,8 +118,20 @@ where
         .configure_mesh()
         .x_desc(&panel.x_label)
         .y_desc(&panel.y_label)
-        .x_label_formatter(&|x| if panel.log_x { format!("{x:.0e}") } else { format!("{x}") })
-        .y_label_formatter(&|y| if panel.y_percent { format!("{:.0}%", 100.0 * y) } else { format!("{y:.2}") })
+        .x_label_formatter(&|x| {
+            if panel.log_x {
+                format!("{x:.0e}")
+            } else {
+                format!("{x}")
+            }
+        })
+        .y_label_formatter(&|y| {
+            if panel.y_percent {
+                format!("{:.0}%", 100.0 * y)
+            } else {
+                format!("{y:.2}")
+            }
+        })
         .label_style(("sans-serif", 14))
         .draw()?;
     for s in &panel.series {

@@ -25,7 +25,15 @@ pub struct LrFinding {
 
 /// Run `steps` training steps with the rate going from `start` to `end` geometrically; stop early
 /// once the loss explodes (4× its lowest value).
-pub fn lr_find(mut model: Classifier, train: &ImageSet, norm: &Normalization, recipe: &Recipe, start: f64, end: f64, steps: usize) -> Result<LrFinding> {
+pub fn lr_find(
+    mut model: Classifier,
+    train: &ImageSet,
+    norm: &Normalization,
+    recipe: &Recipe,
+    start: f64,
+    end: f64,
+    steps: usize,
+) -> Result<LrFinding> {
     if !(start > 0.0 && end > start && steps >= 2) {
         crate::bail_input!("lr-find needs 0 < --start-lr < --end-lr and at least 2 --steps");
     }
@@ -44,7 +52,14 @@ pub fn lr_find(mut model: Classifier, train: &ImageSet, norm: &Normalization, re
         let chunk: Vec<usize> = order.drain(..recipe.batch_size.min(order.len())).collect();
         let lr = start * (end / start).powf(i as f64 / (steps - 1) as f64);
         let logits = model.forward(batch::images(train, &chunk, norm, &device));
-        let (updated, loss, _) = optimise(model, logits, batch::labels(train, &chunk, &device), &loss_fn, &mut optim, lr.into());
+        let (updated, loss, _) = optimise(
+            model,
+            logits,
+            batch::labels(train, &chunk, &device),
+            &loss_fn,
+            &mut optim,
+            lr.into(),
+        );
         model = updated;
         // Exponential moving average, debiased, as fastai does.
         avg = 0.98 * avg + 0.02 * loss;
@@ -55,6 +70,13 @@ pub fn lr_find(mut model: Classifier, train: &ImageSet, norm: &Normalization, re
         best = best.min(smoothed);
         points.push((lr, smoothed));
     }
-    let min_loss_lr = points.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(start, |p| p.0);
-    Ok(LrFinding { points, min_loss_lr, suggestion: min_loss_lr / 10.0 })
+    let min_loss_lr = points
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(start, |p| p.0);
+    Ok(LrFinding {
+        points,
+        min_loss_lr,
+        suggestion: min_loss_lr / 10.0,
+    })
 }

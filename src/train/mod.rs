@@ -163,7 +163,14 @@ pub fn fit(
                     }
                 };
                 let y = batch::labels(train, chunk, &device);
-                let (updated, loss, hits) = optimise(model, logits, y, &loss_fn, &mut optim, learning_rates(lr, &groups));
+                let (updated, loss, hits) = optimise(
+                    model,
+                    logits,
+                    y,
+                    &loss_fn,
+                    &mut optim,
+                    learning_rates(lr, &groups),
+                );
                 model = updated;
                 loss_sum += loss * chunk.len() as f64;
                 correct += hits;
@@ -251,11 +258,21 @@ fn optimise(
     optim: &mut ModuleOptimizer,
     lr: ModuleLearningRate,
 ) -> (Classifier, f64, usize) {
-    let hits = logits.clone().argmax(1).squeeze_dim::<1>(1).equal(y.clone()).int().sum();
+    let hits = logits
+        .clone()
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(y.clone())
+        .int()
+        .sum();
     let loss = loss_fn.forward(logits, y);
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    (optim.step(lr, model, grads), loss_value, hits.into_scalar::<i64>() as usize)
+    (
+        optim.step(lr, model, grads),
+        loss_value,
+        hits.into_scalar::<i64>() as usize,
+    )
 }
 
 /// Mean loss and accuracy on validation inputs.
@@ -308,7 +325,7 @@ fn freeze_for(model: Classifier, frozen: &Frozen) -> Classifier {
         Frozen::Stages(last) => {
             let group = model.backbone.stages()[..=*last]
                 .iter()
-                .fold(ParamGroup::from_ids(vec![]), |g, (_, s)| g.fuse(s));
+                .fold(ParamGroup::from_ids(vec![]), |g, s| g.fuse(s));
             model.freeze_group(group)
         }
     }
@@ -322,7 +339,7 @@ fn lr_groups(model: &Classifier, phase: &Phase) -> Vec<(ParamGroup, f64)> {
     stages
         .into_iter()
         .enumerate()
-        .map(|(i, (_, group))| {
+        .map(|(i, group)| {
             (
                 group,
                 phase.backbone_lr_mult * phase.layer_decay.powi((n - 1 - i) as i32),

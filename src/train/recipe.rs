@@ -175,7 +175,7 @@ impl Default for FinetuneOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
-    /// Every parameter learns (backbone at `--backbone-lr-mult` of the head's rate).
+    /// Every parameter learns, at one rate (or decayed per stage with `--layer-decay`).
     Full,
     /// The backbone is frozen; only the new head learns (on cached features when possible).
     LinearProbe,
@@ -187,12 +187,12 @@ pub enum Strategy {
 /// How to fine-tune: the strategy and its knobs.
 #[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
 pub struct FinetuneOptions {
-    #[arg(long, value_enum, default_value_t = Strategy::FreezeThenUnfreeze)]
+    #[arg(long, value_enum, default_value_t = Strategy::Full)]
     pub strategy: Strategy,
     /// Epochs of head-only training first (freeze-then-unfreeze), counted in --epochs.
     #[arg(long, default_value_t = 1)]
     pub freeze_epochs: usize,
-    /// Backbone learning rate as a fraction of the head's when the backbone learns.
+    /// Backbone learning rate as a fraction of the head's after unfreezing (freeze-then-unfreeze).
     #[arg(long, default_value_t = 0.1)]
     pub backbone_lr_mult: f64,
     /// Layer-wise rate decay: each backbone stage learns at this fraction of the rate of the
@@ -265,12 +265,12 @@ impl FinetuneOptions {
                 ),
             },
         };
-        let tuned = |name: &str, epochs, lr_scale| Phase {
+        let tuned = |name: &str, epochs, lr_scale, backbone_lr_mult| Phase {
             name: name.into(),
             epochs,
             frozen: partly_frozen.clone(),
             lr_scale,
-            backbone_lr_mult: self.backbone_lr_mult,
+            backbone_lr_mult,
             layer_decay: self.layer_decay,
         };
         let head = |epochs| Phase {
@@ -279,7 +279,7 @@ impl FinetuneOptions {
             ..Phase::all(epochs)
         };
         Ok(match self.strategy {
-            Strategy::Full => vec![tuned("all", epochs, 1.0)],
+            Strategy::Full => vec![tuned("all", epochs, 1.0, 1.0)],
             Strategy::LinearProbe => vec![head(epochs)],
             Strategy::FreezeThenUnfreeze => {
                 if self.freeze_epochs >= epochs {
@@ -288,7 +288,12 @@ impl FinetuneOptions {
                         self.freeze_epochs
                     );
                 }
-                let mut phases = vec![tuned("all", epochs - self.freeze_epochs, 0.5)];
+                let mut phases = vec![tuned(
+                    "all",
+                    epochs - self.freeze_epochs,
+                    0.5,
+                    self.backbone_lr_mult,
+                )];
                 if self.freeze_epochs > 0 {
                     phases.insert(0, head(self.freeze_epochs));
                 }
@@ -339,7 +344,7 @@ mod tests {
             argv.extend_from_slice(args);
             Cli::parse_from(argv).finetune.plan(epochs, &stages)
         };
-        let p = plan(&[], 10).unwrap();
+        let p = plan(&["--strategy", "freeze-then-unfreeze"], 10).unwrap();
         assert_eq!(
             p.iter()
                 .map(|p| (p.epochs, p.frozen.clone()))
@@ -349,12 +354,26 @@ mod tests {
         assert_eq!((p[1].lr_scale, p[1].backbone_lr_mult), (0.5, 0.1));
         let p = plan(&["--strategy", "linear-probe"], 5).unwrap();
         assert_eq!((p.len(), p[0].frozen.clone()), (1, Frozen::Backbone));
-        let p = plan(&["--strategy", "full", "--freeze-until", "conv2"], 5).unwrap();
-        assert_eq!(p[0].frozen, Frozen::Stages(1));
+        let p = plan(&["--freeze-until", "conv2", "--layer-decay", "0.5"], 5).unwrap();
+        assert_eq!(
+            (
+                p.len(),
+                p[0].frozen.clone(),
+                p[0].backbone_lr_mult,
+                p[0].layer_decay
+            ),
+            (1, Frozen::Stages(1), 1.0, 0.5)
+        );
         let err = plan(&["--freeze-until", "conv9"], 5)
             .unwrap_err()
             .to_string();
         assert!(err.contains("conv1, conv2, fc1"), "{err}");
-        assert!(plan(&["--freeze-epochs", "5"], 5).is_err());
+        assert!(
+            plan(
+                &["--strategy", "freeze-then-unfreeze", "--freeze-epochs", "5"],
+                5
+            )
+            .is_err()
+        );
     }
 }
