@@ -261,3 +261,33 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
     assert_eq!(backbone_tensors(&out.model), before);
     assert_ne!(values(out.model.head.weight.val()), head_before);
 }
+
+#[test]
+fn patience_stops_when_validation_stops_improving() {
+    let train = common::squares(30, 3, 1);
+    let val = common::squares(10, 3, 2);
+    let norm = Normalization::of(&train);
+    let r = recipe(&[
+        "--epochs",
+        "40",
+        "--batch-size",
+        "16",
+        "--lr",
+        "3e-3",
+        "--patience",
+        "2",
+        "--schedule",
+        "constant",
+    ]);
+    let out = fit_all(fresh(3, 4), &train, Some(&val), &norm, &r);
+    assert!(
+        out.history.len() < 40,
+        "ran all {} epochs",
+        out.history.len()
+    );
+    assert_eq!(
+        out.history.len(),
+        out.best_epoch + 2,
+        "stops 2 epochs after the best"
+    );
+}

@@ -128,11 +128,16 @@ pub fn speedups(r: &DemoResults) -> Vec<String> {
             let best = scratch.iter().cloned().fold(0.0, f64::max);
             let at = epoch_reaching(&scratch, best).unwrap_or(scratch.len());
             match epoch_reaching(&finetune, best) {
-                Some(e) => format!(
-                    "{b} labels/class: fine-tuning reaches scratch's best validation accuracy ({:.1}%, at its epoch {at} of {}) after {e} epoch(s) — {:.1}× sooner.",
+                Some(e) if e < at => format!(
+                    "{b} labels/class: fine-tuning reaches scratch's best validation accuracy ({:.1}%, at its epoch {at} of {}) after {e} epoch(s): {:.1}× sooner.",
                     100.0 * best,
                     scratch.len(),
                     at as f64 / e as f64
+                ),
+                Some(e) => format!(
+                    "{b} labels/class: fine-tuning reaches scratch's best validation accuracy ({:.1}%) at epoch {e}, scratch at epoch {at} of {}: no sooner.",
+                    100.0 * best,
+                    scratch.len()
                 ),
                 None => format!("{b} labels/class: fine-tuning never reaches scratch's best validation accuracy ({:.1}%).", 100.0 * best),
             }
@@ -226,15 +231,14 @@ fn markdown(r: &DemoResults) -> String {
 }
 
 fn conclusion(r: &DemoResults) -> String {
-    let lines: Vec<String> = budgets(r)
+    let mean = |b, m| mean_std(&r.accuracies(b, m)).0;
+    let mut lines: Vec<String> = budgets(r)
         .into_iter()
         .map(|b| {
-            let s = mean_std(&r.accuracies(b, Method::Scratch)).0;
-            let f = mean_std(&r.accuracies(b, Method::Finetune)).0;
-            let p = mean_std(&r.accuracies(b, Method::LinearProbe)).0;
+            let (s, f, p) = (mean(b, Method::Scratch), mean(b, Method::Finetune), mean(b, Method::LinearProbe));
             let verdict = if f > s { "beats" } else { "does not beat" };
             format!(
-                "With {b} labels per class, fine-tuning {verdict} training from scratch ({:.1}% vs {:.1}%, {:+.1} points); the frozen backbone alone gets {:.1}%.",
+                "With {b} labels per class, fine-tuning {verdict} training from scratch ({:.1}% vs {:.1}%, {:+.1} points); the frozen pretrained features alone give {:.1}%.",
                 100.0 * f,
                 100.0 * s,
                 100.0 * (f - s),
@@ -242,8 +246,21 @@ fn conclusion(r: &DemoResults) -> String {
             )
         })
         .collect();
-    format!(
-        "{} The fewer the labels, the more the pretrained features matter; a linear probe on its own trails because features learned on the source classes do not separate the new classes perfectly — letting the backbone adapt is what pays.",
-        lines.join(" ")
-    )
+    let gains: Vec<f64> = budgets(r)
+        .into_iter()
+        .map(|b| mean(b, Method::Finetune) - mean(b, Method::Scratch))
+        .collect();
+    if gains.len() > 1 && gains.windows(2).all(|w| w[0] >= w[1]) {
+        lines.push("The fewer the labels, the more pretraining is worth.".into());
+    }
+    if budgets(r)
+        .into_iter()
+        .all(|b| mean(b, Method::LinearProbe) < mean(b, Method::Finetune))
+    {
+        lines.push(
+            "A linear probe trails fine-tuning at every budget: features learned on the source classes do not separate the new classes on their own, so letting the backbone adapt is what pays."
+                .into(),
+        );
+    }
+    lines.join(" ")
 }

@@ -434,3 +434,75 @@ fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
         w = epochs.to_string().len()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models;
+    use burn::tensor::Distribution;
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn weight_decay_skips_biases() {
+        let device = crate::training_device();
+        let model = Classifier::new(models::arch("cnn").unwrap(), 3, &device);
+        let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(model.forward(x), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let g_w = values(grads.get::<2>(model.head.weight.id).unwrap());
+        let g_b = grads
+            .get::<1>(model.head.bias.as_ref().unwrap().id)
+            .unwrap()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let (w0, b0) = (
+            values(model.head.weight.val()),
+            model
+                .head
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap(),
+        );
+
+        // Plain SGD, rate 1, decay 0.5: w' = w - (g + 0.5 w) but b' = b - g.
+        let recipe = Recipe {
+            optimizer: Optimizer::Sgd,
+            momentum: 0.0,
+            weight_decay: 0.5,
+            ..Recipe::default()
+        };
+        let model = optimizer(&recipe).step(1.0, model, grads);
+        let (w1, b1) = (
+            values(model.head.weight.val()),
+            model
+                .head
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap(),
+        );
+        for i in 0..w0.len() {
+            assert!(
+                (w1[i] - (w0[i] - g_w[i] - 0.5 * w0[i])).abs() < 1e-5,
+                "weight {i} not decayed"
+            );
+        }
+        for i in 0..b0.len() {
+            assert!((b1[i] - (b0[i] - g_b[i])).abs() < 1e-6, "bias {i} decayed");
+        }
+    }
+}
