@@ -441,7 +441,7 @@ mod tests {
     use crate::models;
     use burn::tensor::Distribution;
 
-    fn values(t: Tensor<2>) -> Vec<f32> {
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().try_into_vec::<f32>().unwrap()
     }
 
@@ -456,23 +456,14 @@ mod tests {
             .forward(model.forward(x), y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let g_w = values(grads.get::<2>(model.head.weight.id).unwrap());
-        let g_b = grads
-            .get::<1>(model.head.bias.as_ref().unwrap().id)
-            .unwrap()
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap();
+        let g_b = values(
+            grads
+                .get::<1>(model.head.bias.as_ref().unwrap().id)
+                .unwrap(),
+        );
         let (w0, b0) = (
             values(model.head.weight.val()),
-            model
-                .head
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .into_data()
-                .try_into_vec::<f32>()
-                .unwrap(),
+            values(model.head.bias.as_ref().unwrap().val()),
         );
 
         // Plain SGD, rate 1, decay 0.5: w' = w - (g + 0.5 w) but b' = b - g.
@@ -485,15 +476,7 @@ mod tests {
         let model = optimizer(&recipe).step(1.0, model, grads);
         let (w1, b1) = (
             values(model.head.weight.val()),
-            model
-                .head
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .into_data()
-                .try_into_vec::<f32>()
-                .unwrap(),
+            values(model.head.bias.as_ref().unwrap().val()),
         );
         for i in 0..w0.len() {
             assert!(
