@@ -94,7 +94,7 @@ def main():
 
     src_x, src_y = restrict(train_x, train_y, source)
     pix = src_x.astype(np.float64) / 255.0
-    mean, std = pix.mean(), pix.std()
+    mean, std = np.float32(pix.mean()), np.float32(pix.std())
     norm = lambda x: torch.tensor((x.astype(np.float32) / 255.0 - mean) / std).unsqueeze(1)
 
     torch.manual_seed(0)
