@@ -15,6 +15,12 @@ pub mod report;
 pub mod train;
 
 pub use checkpoint::Checkpoint;
+
+/// Training allocates and frees large tensors every step; mimalloc keeps that memory mapped
+/// instead of returning it to the kernel each time (measured: about +50% training throughput
+/// on the CNN with Burn's flex backend).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use data::{ImageSet, Normalization};
 pub use models::Classifier;
 pub use train::{Recipe, fit};
