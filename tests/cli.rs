@@ -76,6 +76,8 @@ fn pretrain_finetune_eval_predict_on_fashion_mnist() {
         "50",
         "--epochs",
         "3",
+        "--batch-size",
+        "16",
         "--out",
         s(&target),
         "--seed",

@@ -107,6 +107,24 @@ fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
+/// The same safetensors file with its JSON header's keys in sorted order. Burn writes the header
+/// from a hash map, so without this two saves of identical weights differ in bytes (and sha256).
+fn canonical_safetensors(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let corrupt = || anyhow::anyhow!("serialising the weights: malformed safetensors header");
+    let len = u64::from_le_bytes(bytes.get(..8).ok_or_else(corrupt)?.try_into()?) as usize;
+    let header = bytes.get(8..8 + len).ok_or_else(corrupt)?;
+    // serde_json's map is a BTreeMap: parsing and printing sorts the keys.
+    let value: serde_json::Value = serde_json::from_slice(header)?;
+    let mut sorted = serde_json::to_vec(&value)?;
+    // The data that follows stays 8-byte aligned, as the format recommends.
+    sorted.resize(sorted.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + sorted.len() + bytes.len() - 8 - len);
+    out.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
+    out.extend_from_slice(&sorted);
+    out.extend_from_slice(&bytes[8 + len..]);
+    Ok(out)
+}
+
 /// Save `model` and `meta` into the directory `dir` (created if needed). Weights first, then
 /// `pretune.json`: a directory with a `pretune.json` always has the weights it describes.
 pub fn save(dir: &Path, model: &Classifier, meta: &mut Meta) -> Result<()> {
@@ -121,6 +139,7 @@ pub fn save(dir: &Path, model: &Classifier, meta: &mut Meta) -> Result<()> {
     let bytes = store
         .get_bytes()
         .map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))?;
+    let bytes = canonical_safetensors(bytes)?;
     meta.weights_sha256 = sha256_hex(&bytes);
     write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
     write_atomic(

@@ -38,6 +38,8 @@ enum Command {
     Pretrain(train::PretrainArgs),
     /// Start from a checkpoint's backbone, put on a new head for new classes, and train.
     Finetune(train::FinetuneArgs),
+    /// Continue an interrupted pretrain or finetune run from its output directory.
+    Resume(train::ResumeArgs),
     /// Score a checkpoint on a labelled split: accuracy, per-class metrics, confusion matrix.
     Eval(eval::EvalArgs),
     /// Learning-rate range test: a chart of loss against rate, and a suggested --lr.
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pretrain(args) => train::pretrain(args),
         Command::Finetune(args) => train::finetune(args),
         Command::Eval(args) => eval::run(args),
+        Command::Resume(args) => train::resume(args),
         Command::LrFind(args) => lr_find::run(args),
         Command::Predict(args) => predict::run(args),
     }

@@ -1,18 +1,23 @@
-//! `pretune pretrain` and `pretune finetune`: the same run, with a fresh or a loaded backbone.
+//! `pretune pretrain`, `pretune finetune` and `pretune resume`: the same run, with a fresh or a
+//! loaded backbone, or continued from its resume state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
+use burn::module::Module;
 use clap::Args;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Lineage, Meta};
 use crate::data::{DataSpec, Normalization, TrainingData};
-use burn::module::Module;
-
 use crate::models::{self, ArchInfo, Classifier};
-use crate::train::{self, FinetuneOptions, Phase, Recipe, RunOptions};
-use crate::{bail_input, training_device};
+use crate::train::{self, FinetuneOptions, Phase, Recipe, RunOptions, StateFile, state};
+use crate::{bail_input, input_error, training_device};
+
+/// The resume state's file name inside the output directory; removed when the run completes.
+pub const STATE_FILE: &str = "resume.state";
 
 #[derive(Debug, Args)]
 pub struct PretrainArgs {
@@ -26,6 +31,8 @@ pub struct PretrainArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub recipe: Recipe,
+    #[command(flatten)]
+    pub saving: SaveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +55,30 @@ pub struct FinetuneArgs {
     /// Run the frozen backbone on every batch instead of caching its features once.
     #[arg(long)]
     pub no_feature_cache: bool,
+    #[command(flatten)]
+    pub saving: SaveArgs,
+}
+
+/// How often the resume state is saved (always after every epoch).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct SaveArgs {
+    /// Also save the resume state every N optimisation steps.
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The output directory of the interrupted run (it holds resume.state).
+    pub dir: PathBuf,
+}
+
+/// What a run is, saved with its resume state: the checkpoint metadata to be, and run options.
+#[derive(Serialize, Deserialize)]
+struct RunDescription {
+    meta: Meta,
+    no_feature_cache: bool,
+    saving: SaveArgs,
 }
 
 pub fn pretrain(args: PretrainArgs) -> Result<()> {
@@ -64,20 +95,23 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
         sets.describe(),
         args.recipe.epochs
     );
-    run(RunSpec {
-        stage: "pretrain",
+    let meta = pending_meta(
+        "pretrain",
         arch,
-        model,
-        sets,
+        &sets,
         norm,
-        lineage: None,
-        data: &args.data,
-        out: &args.out,
-        recipe: &args.recipe,
-        strategy: None,
-        phases: vec![Phase::all(args.recipe.epochs)],
+        &args.data,
+        &args.recipe,
+        None,
+        vec![Phase::all(args.recipe.epochs)],
+        None,
+    );
+    let run = RunDescription {
+        meta,
         no_feature_cache: false,
-    })
+        saving: args.saving,
+    };
+    execute(run, model, sets, &args.out, None)
 }
 
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
@@ -101,14 +135,12 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     let num_classes = sets.train.class_names.len();
     let (model, loaded) = parent.load_backbone(num_classes, &device)?;
     println!(
-        "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{} for {} classes",
+        "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
         parent.arch.name,
         args.from.display(),
         loaded.len(),
         model.backbone.num_params(),
         parent.arch.features,
-        num_classes,
-        num_classes,
     );
     let plan: Vec<String> = phases
         .iter()
@@ -119,89 +151,158 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         parent: args.from.display().to_string(),
         parent_weights_sha256: parent.weights_sha256(),
     };
-    run(RunSpec {
-        stage: "finetune",
-        arch: parent.arch,
-        model,
-        sets,
+    let meta = pending_meta(
+        "finetune",
+        parent.arch,
+        &sets,
         norm,
-        lineage: Some(lineage),
-        data: &args.data,
-        out: &args.out,
-        recipe: &args.recipe,
-        strategy: Some(args.strategy.clone()),
+        &args.data,
+        &args.recipe,
+        Some(args.strategy.clone()),
         phases,
+        Some(lineage),
+    );
+    let run = RunDescription {
+        meta,
         no_feature_cache: args.no_feature_cache,
-    })
+        saving: args.saving,
+    };
+    execute(run, model, sets, &args.out, None)
 }
 
-struct RunSpec<'a> {
-    stage: &'static str,
-    arch: &'static ArchInfo,
-    model: Classifier,
-    sets: TrainingData,
+pub fn resume(args: ResumeArgs) -> Result<()> {
+    let path = args.dir.join(STATE_FILE);
+    if !path.is_file() {
+        bail_input!(
+            "{}: no {STATE_FILE} here: nothing to resume (a finished run removes it)",
+            args.dir.display()
+        );
+    }
+    let device = training_device();
+    let fresh = |run: &serde_json::Value| -> Result<Classifier> {
+        let meta = &run["meta"];
+        let arch = models::arch(meta["architecture"].as_str().unwrap_or_default())?;
+        let classes = meta["class_names"].as_array().map_or(0, Vec::len);
+        Ok(Classifier::new(arch, classes, &device))
+    };
+    let snapshot = state::load(&path, fresh)?;
+    let run: RunDescription = serde_json::from_value(snapshot.run.clone())
+        .map_err(|e| input_error!("{}: damaged run description: {e}", path.display()))?;
+    let arch = models::arch(&run.meta.architecture)?;
+    let sets = run.meta.data.spec.load(arch.input, run.meta.recipe.seed)?;
+    if sets.train.class_names != run.meta.class_names
+        || sets.train.len() != run.meta.data.train_images
+    {
+        bail_input!(
+            "{}: the data changed since the run started (classes or image count differ)",
+            run.meta.data.spec.data.display()
+        );
+    }
+    let p = &snapshot.progress;
+    println!(
+        "resuming {} in {} at epoch {}, step {}",
+        run.meta.stage,
+        args.dir.display(),
+        p.history.len() + 1,
+        p.steps_done
+    );
+    let model = snapshot.model.clone();
+    execute(run, model, sets, &args.dir, Some(snapshot))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pending_meta(
+    stage: &str,
+    arch: &ArchInfo,
+    sets: &TrainingData,
     norm: Normalization,
-    lineage: Option<Lineage>,
-    data: &'a DataSpec,
-    out: &'a std::path::Path,
-    recipe: &'a Recipe,
+    data: &DataSpec,
+    recipe: &Recipe,
     strategy: Option<FinetuneOptions>,
     phases: Vec<Phase>,
-    no_feature_cache: bool,
-}
-
-/// Train, save the checkpoint, print the summary.
-fn run(spec: RunSpec) -> Result<()> {
-    std::fs::create_dir_all(spec.out).map_err(|e| {
-        crate::input_error!(
-            "{}: cannot create the output directory: {e}",
-            spec.out.display()
-        )
-    })?;
-    let started = Instant::now();
-    let val = (!spec.sets.val.is_empty()).then_some(&spec.sets.val);
-    let log = spec.out.join("metrics.jsonl");
-    let options = RunOptions {
-        metrics_log: Some(&log),
-        no_feature_cache: spec.no_feature_cache,
-        ..Default::default()
-    };
-    let outcome = train::fit(
-        spec.model,
-        &spec.sets.train,
-        val,
-        &spec.norm,
-        spec.recipe,
-        &spec.phases,
-        &options,
-    )?;
-    let [channels, height, width] = spec.arch.input;
-    let mut meta = Meta {
+    lineage: Option<Lineage>,
+) -> Meta {
+    let [channels, height, width] = arch.input;
+    Meta {
         format_version: checkpoint::FORMAT_VERSION,
         pretune_version: env!("CARGO_PKG_VERSION").to_string(),
-        stage: spec.stage.to_string(),
-        architecture: spec.arch.name.to_string(),
-        class_names: spec.sets.train.class_names.clone(),
+        stage: stage.to_string(),
+        architecture: arch.name.to_string(),
+        class_names: sets.train.class_names.clone(),
         input: InputSpec {
             channels,
             height,
             width,
-            normalization: spec.norm,
+            normalization: norm,
         },
         data: DataRecord {
-            spec: spec.data.clone(),
-            train_images: spec.sets.train.len(),
-            val_images: spec.sets.val.len(),
+            spec: data.clone(),
+            train_images: sets.train.len(),
+            val_images: sets.val.len(),
         },
-        recipe: spec.recipe.clone(),
-        strategy: spec.strategy,
-        phases: spec.phases,
-        history: outcome.history,
-        best_epoch: outcome.best_epoch,
-        lineage: spec.lineage,
+        recipe: recipe.clone(),
+        strategy,
+        phases,
+        history: vec![],
+        best_epoch: 0,
+        lineage,
         weights_sha256: String::new(),
+    }
+}
+
+/// Train (saving resume state as it goes), save the checkpoint, print the summary.
+fn execute(
+    run: RunDescription,
+    model: Classifier,
+    sets: TrainingData,
+    out: &Path,
+    resume: Option<state::Snapshot>,
+) -> Result<()> {
+    if run.saving.save_every == Some(0) {
+        bail_input!("--save-every must be at least 1");
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| input_error!("{}: cannot create the output directory: {e}", out.display()))?;
+    // Ctrl-C stops after the current step, saves the resume state and says how to continue.
+    static INTERRUPT: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::SeqCst));
+
+    let started = Instant::now();
+    let val = (!sets.val.is_empty()).then_some(&sets.val);
+    let log = out.join("metrics.jsonl");
+    let state_path = out.join(STATE_FILE);
+    let options = RunOptions {
+        metrics_log: Some(&log),
+        no_feature_cache: run.no_feature_cache,
+        state: Some(StateFile {
+            path: &state_path,
+            run: serde_json::to_value(&run)?,
+        }),
+        save_every: run.saving.save_every,
+        resume,
+        interrupt: Some(&INTERRUPT),
+        ..Default::default()
     };
-    checkpoint::save(spec.out, &outcome.model, &mut meta)?;
+    let mut meta = run.meta;
+    let outcome = match train::fit(
+        model,
+        &sets.train,
+        val,
+        &meta.input.normalization,
+        &meta.recipe,
+        &meta.phases,
+        &options,
+    ) {
+        Err(e) if e.is::<train::Interrupted>() => {
+            eprintln!("{e}\ncontinue with: pretune resume {}", out.display());
+            std::process::exit(130);
+        }
+        other => other?,
+    };
+    meta.history = outcome.history;
+    meta.best_epoch = outcome.best_epoch;
+    checkpoint::save(out, &outcome.model, &mut meta)?;
+    let _ = std::fs::remove_file(&state_path);
 
     let best = &meta.history[meta.best_epoch - 1];
     let seconds = started.elapsed().as_secs_f64();
@@ -215,12 +316,12 @@ fn run(spec: RunSpec) -> Result<()> {
     println!(
         "{}",
         super::facts_table(&[
-            ("checkpoint", spec.out.display().to_string()),
+            ("checkpoint", out.display().to_string()),
             (
                 "model",
                 format!(
                     "{} ({} params), {} classes",
-                    spec.arch.name,
+                    meta.architecture,
                     outcome.model.num_params(),
                     meta.class_names.len()
                 )

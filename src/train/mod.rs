@@ -6,6 +6,7 @@
 
 mod lr_find;
 mod recipe;
+pub mod state;
 
 pub use lr_find::{LrFinding, lr_find};
 pub use recipe::{FinetuneOptions, Frozen, Optimizer, Phase, Recipe, Schedule, Strategy};
@@ -70,6 +71,20 @@ pub struct RunOptions<'a> {
     pub quiet: bool,
     /// Keep the last epoch's weights even when there is a validation set (it is then only watched).
     pub keep_last: bool,
+    /// Save a resume state here after every epoch.
+    pub state: Option<StateFile<'a>>,
+    /// Also save it every this many steps.
+    pub save_every: Option<usize>,
+    /// Continue from this state.
+    pub resume: Option<state::Snapshot>,
+    /// Set (by a Ctrl-C handler) to stop after the current step, saving the state first.
+    pub interrupt: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+/// Where to save the resume state, and the run description saved with it.
+pub struct StateFile<'a> {
+    pub path: &'a Path,
+    pub run: serde_json::Value,
 }
 
 /// Where a phase's training inputs come from: images through the backbone, or features cached
@@ -85,6 +100,11 @@ enum Inputs<'a> {
 
 /// Train `model` through `phases` under `recipe`, validating on `val` after every epoch and keeping
 /// the weights of the best validation accuracy (the last epoch's when there is no validation set).
+///
+/// With `options.state`, the run saves a resume state after every epoch (and every
+/// `save_every` steps); with `options.resume`, it continues from one. The data order and the
+/// augmentation of every batch derive from (seed, epoch, step) alone, so a resumed run repeats
+/// the uninterrupted one exactly.
 pub fn fit(
     mut model: Classifier,
     train: &ImageSet,
@@ -99,19 +119,48 @@ pub fn fit(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing((recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32))
         .init(&device);
-    let mut rng = StdRng::seed_from_u64(recipe.seed ^ 0x5EED_0003);
-    let mut log = match options.metrics_log {
-        Some(p) => Some(
-            std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
-        ),
-        None => None,
-    };
     let val = val.filter(|v| !v.is_empty());
     let total_epochs: usize = phases.iter().map(|p| p.epochs).sum();
-    let mut history = Vec::with_capacity(total_epochs);
-    let mut best: Option<(f64, usize, Classifier)> = None;
+    let (mut progress, mut best, mut optim_state) = match &options.resume {
+        Some(s) => (s.progress.clone(), s.best.clone(), Some(s.optim.clone())),
+        None => (state::Progress::default(), model.clone(), None),
+    };
+    let mut log = match options.metrics_log {
+        Some(p) => {
+            // On resume, the log restarts from the history so far.
+            let lines: String = progress
+                .history
+                .iter()
+                .map(|r| serde_json::to_string(r).map(|l| l + "\n"))
+                .collect::<Result<_, _>>()?;
+            crate::checkpoint::write_atomic(p, lines.as_bytes())?;
+            Some(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("{}: cannot open", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let steps_per_epoch = train.len().div_ceil(recipe.batch_size);
 
-    'phases: for phase in phases {
+    for (phase_index, phase) in phases.iter().enumerate().skip(progress.phase) {
+        if progress.stopped {
+            break;
+        }
+        if phase_index > progress.phase {
+            progress = state::Progress {
+                phase: phase_index,
+                epochs_done: 0,
+                steps_done: 0,
+                loss_sum: 0.0,
+                correct: 0,
+                seen: 0,
+                ..progress
+            };
+            optim_state = None;
+        }
         model = freeze_for(model, &phase.frozen);
         let cached = phase.frozen == Frozen::Backbone
             && recipe.augment == Augment::None
@@ -134,30 +183,47 @@ pub fn fit(
             (Inputs::Images(train), val.map(Inputs::Images))
         };
         let mut optim = optimizer(recipe);
+        if let Some(bytes) = optim_state.take() {
+            optim = optim.from_bytes(bytes).map_err(|e| {
+                crate::input_error!("the resume state's optimizer does not fit: {e}")
+            })?;
+        }
         let groups = lr_groups(&model, phase);
-        let steps_per_epoch = train.len().div_ceil(recipe.batch_size);
         let phase_steps = steps_per_epoch * phase.epochs;
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        let mut step = 0;
-        for _ in 0..phase.epochs {
-            let epoch = history.len() + 1;
-            order.shuffle(&mut rng);
+        while progress.epochs_done < phase.epochs {
+            let epoch = progress.history.len() + 1;
+            let mut order: Vec<usize> = (0..train.len()).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(mix(
+                recipe.seed,
+                epoch as u64,
+                u64::MAX,
+            )));
             let bar = epoch_bar(epoch, total_epochs, train.len(), options.quiet);
+            bar.inc(progress.seen as u64);
             let started = Instant::now();
-            let (mut loss_sum, mut correct, mut seen, mut lr) = (0.0f64, 0usize, 0usize, 0.0);
-            for chunk in order.chunks(recipe.batch_size) {
+            let mut lr = 0.0;
+            for (step, chunk) in order
+                .chunks(recipe.batch_size)
+                .enumerate()
+                .skip(progress.steps_done)
+            {
+                let phase_step = progress.epochs_done * steps_per_epoch + step;
                 lr = recipe.lr
                     * phase.lr_scale
-                    * recipe.lr_factor(step, steps_per_epoch, phase_steps);
+                    * recipe.lr_factor(phase_step, steps_per_epoch, phase_steps);
                 let logits = match &inputs {
-                    Inputs::Images(set) => model.forward(batch::augmented_images(
-                        set,
-                        chunk,
-                        norm,
-                        recipe.augment,
-                        &mut rng,
-                        &device,
-                    )),
+                    Inputs::Images(set) => {
+                        let mut rng =
+                            StdRng::seed_from_u64(mix(recipe.seed, epoch as u64, step as u64));
+                        model.forward(batch::augmented_images(
+                            set,
+                            chunk,
+                            norm,
+                            recipe.augment,
+                            &mut rng,
+                            &device,
+                        ))
+                    }
                     Inputs::Features { features, .. } => {
                         model.forward_head(features.clone().select(0, index_tensor(chunk, &device)))
                     }
@@ -172,17 +238,43 @@ pub fn fit(
                     learning_rates(lr, &groups),
                 );
                 model = updated;
-                loss_sum += loss * chunk.len() as f64;
-                correct += hits;
-                seen += chunk.len();
-                step += 1;
+                progress.loss_sum += loss * chunk.len() as f64;
+                progress.correct += hits;
+                progress.seen += chunk.len();
+                progress.steps_done = step + 1;
                 bar.inc(chunk.len() as u64);
-                let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                let rate = progress.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!(
                     "loss {:.4}  acc {:.4}  {rate:.0} img/s",
-                    loss_sum / seen as f64,
-                    correct as f64 / seen as f64
+                    progress.loss_sum / progress.seen as f64,
+                    progress.correct as f64 / progress.seen as f64
                 ));
+                let interrupted = options
+                    .interrupt
+                    .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::SeqCst));
+                let due = options
+                    .save_every
+                    .is_some_and(|n| (phase_step + 1).is_multiple_of(n));
+                if let Some(st) = &options.state
+                    && (due || interrupted)
+                {
+                    state::save(
+                        st.path,
+                        &st.run,
+                        &progress,
+                        &model,
+                        &best,
+                        &optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?,
+                    )?;
+                }
+                if interrupted {
+                    bar.finish_and_clear();
+                    return Err(Interrupted {
+                        epoch,
+                        step: step + 1,
+                    }
+                    .into());
+                }
             }
             let train_seconds = started.elapsed().as_secs_f64();
             let (val_loss, val_accuracy) = match &val_inputs {
@@ -192,16 +284,17 @@ pub fn fit(
                 }
                 None => (None, None),
             };
+            let seen = progress.seen.max(1) as f64;
             let record = EpochRecord {
                 epoch,
                 phase: phase.name.clone(),
-                train_loss: loss_sum / seen.max(1) as f64,
-                train_accuracy: correct as f64 / seen.max(1) as f64,
+                train_loss: progress.loss_sum / seen,
+                train_accuracy: progress.correct as f64 / seen,
                 val_loss,
                 val_accuracy,
                 lr,
                 seconds: started.elapsed().as_secs_f64(),
-                images_per_second: seen as f64 / train_seconds.max(1e-9),
+                images_per_second: progress.seen as f64 / train_seconds.max(1e-9),
             };
             if !record.train_loss.is_finite() {
                 anyhow::bail!(
@@ -217,35 +310,75 @@ pub fn fit(
                 writeln!(f, "{}", serde_json::to_string(&record)?)?;
             }
             // Best validation accuracy wins (earliest on ties); without validation, the last epoch.
-            let score = if options.keep_last {
-                f64::INFINITY
-            } else {
-                record.val_accuracy.unwrap_or(f64::INFINITY)
+            let better = match (record.val_accuracy, progress.best_val) {
+                _ if options.keep_last => true,
+                (Some(a), Some(b)) => a > b,
+                _ => true,
             };
-            if best
-                .as_ref()
-                .is_none_or(|(s, _, _)| score > *s || score.is_infinite())
-            {
-                best = Some((score, epoch, model.clone()));
+            if better {
+                best = model.clone();
+                progress.best_epoch = epoch;
+                progress.best_val = record.val_accuracy.filter(|_| !options.keep_last);
             }
-            history.push(record);
-            if let (Some(patience), Some((_, best_epoch, _))) = (recipe.patience, &best)
+            progress.history.push(record);
+            progress = state::Progress {
+                epochs_done: progress.epochs_done + 1,
+                steps_done: 0,
+                loss_sum: 0.0,
+                correct: 0,
+                seen: 0,
+                ..progress
+            };
+            if let Some(patience) = recipe.patience
                 && val.is_some()
-                && epoch - best_epoch >= patience
+                && epoch - progress.best_epoch >= patience
             {
                 if !options.quiet {
                     println!("early stop: no better validation accuracy for {patience} epochs");
                 }
-                break 'phases;
+                progress.stopped = true;
+            }
+            if let Some(st) = &options.state {
+                state::save(
+                    st.path,
+                    &st.run,
+                    &progress,
+                    &model,
+                    &best,
+                    &optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?,
+                )?;
+            }
+            if progress.stopped {
+                break;
             }
         }
     }
-    let (_, best_epoch, model) = best.expect("at least one epoch ran");
     Ok(Outcome {
-        model: model.unfreeze(),
-        history,
-        best_epoch,
+        model: best.unfreeze(),
+        history: progress.history,
+        best_epoch: progress.best_epoch,
     })
+}
+
+/// A run stopped by the user (Ctrl-C) after saving its resume state.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted at epoch {epoch}, step {step}; the resume state is saved")]
+pub struct Interrupted {
+    pub epoch: usize,
+    pub step: usize,
+}
+
+/// A seed for one (run seed, epoch, step): independent streams without carrying RNG state.
+fn mix(seed: u64, epoch: u64, step: u64) -> u64 {
+    // splitmix64 over the three values.
+    let mut z = seed ^ 0x5EED_0003;
+    for v in [epoch, step] {
+        z = z.wrapping_add(v).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    z
 }
 
 /// One optimisation step from a batch's `logits` and labels `y`: the updated model, the batch's

@@ -1,0 +1,127 @@
+//! The resume state of a run: one file, written atomically, holding where the run is (phase,
+//! epoch, step, history, best epoch), the current and best weights, and the optimizer's moments.
+//! Killed at any moment, a run resumed from it ends bit-identical to one never interrupted.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::EpochRecord;
+use crate::checkpoint::write_atomic;
+use crate::models::Classifier;
+use crate::{bail_input, input_error};
+
+const MAGIC: &[u8; 16] = b"PRETUNE-STATE-1\n";
+
+/// How far a run has got.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Progress {
+    /// Index of the current phase.
+    pub phase: usize,
+    /// Epochs finished in the current phase.
+    pub epochs_done: usize,
+    /// Steps finished in the current epoch.
+    pub steps_done: usize,
+    /// Running sums of the current epoch: loss × images, correct predictions, images.
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub seen: usize,
+    pub history: Vec<EpochRecord>,
+    /// Epoch whose weights are the best so far, and its validation accuracy.
+    pub best_epoch: usize,
+    pub best_val: Option<f64>,
+    /// Early stopping ended the run.
+    pub stopped: bool,
+}
+
+/// Everything needed to continue a run.
+pub struct Snapshot {
+    /// What the run is (the caller's description, e.g. the checkpoint metadata to be).
+    pub run: serde_json::Value,
+    pub progress: Progress,
+    pub model: Classifier,
+    pub best: Classifier,
+    /// The current phase's optimizer state.
+    pub optim: Bytes,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    run: serde_json::Value,
+    progress: Progress,
+}
+
+/// Write `run`, `progress`, weights and optimizer state to `path` in one atomic write.
+pub fn save(
+    path: &Path,
+    run: &serde_json::Value,
+    progress: &Progress,
+    model: &Classifier,
+    best: &Classifier,
+    optim: &Bytes,
+) -> Result<()> {
+    let header = serde_json::to_vec(&Header {
+        run: run.clone(),
+        progress: progress.clone(),
+    })?;
+    let record = |m: &Classifier| {
+        m.clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))
+    };
+    let (model, best) = (record(model)?, record(best)?);
+    let mut out = Vec::with_capacity(header.len() + model.len() + best.len() + optim.len() + 48);
+    out.extend_from_slice(MAGIC);
+    for part in [&header[..], &model[..], &best[..], &optim[..]] {
+        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        out.extend_from_slice(part);
+    }
+    write_atomic(path, &out)
+}
+
+/// Read a state file written by [`save`], restoring weights into fresh models made by `fresh`.
+pub fn load(
+    path: &Path,
+    fresh: impl Fn(&serde_json::Value) -> Result<Classifier>,
+) -> Result<Snapshot> {
+    let shown = path.display();
+    let bytes =
+        std::fs::read(path).with_context(|| format!("{shown}: cannot read the resume state"))?;
+    if !bytes.starts_with(MAGIC) {
+        bail_input!("{shown}: not a pretune resume state");
+    }
+    let mut parts = Vec::with_capacity(4);
+    let mut at = MAGIC.len();
+    for _ in 0..4 {
+        let len = bytes
+            .get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize);
+        let part = len.and_then(|n| bytes.get(at + 8..(at + 8).checked_add(n)?));
+        let Some(part) = part else {
+            bail_input!("{shown}: truncated resume state")
+        };
+        parts.push(part);
+        at += 8 + part.len();
+    }
+    let header: Header = serde_json::from_slice(parts[0])
+        .map_err(|e| input_error!("{shown}: damaged resume state: {e}"))?;
+    let restore = |b: &[u8]| -> Result<Classifier> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(b.to_vec()))
+            .map_err(|e| input_error!("{shown}: damaged weights: {e}"))?;
+        fresh(&header.run)?
+            .try_load_record(record)
+            .map_err(|e| input_error!("{shown}: weights do not fit: {e}"))
+    };
+    Ok(Snapshot {
+        model: restore(parts[1])?,
+        best: restore(parts[2])?,
+        optim: Bytes::from_bytes_vec(parts[3].to_vec()),
+        run: header.run,
+        progress: header.progress,
+    })
+}

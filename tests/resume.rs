@@ -1,0 +1,154 @@
+//! Runs killed at any moment and resumed end bit-identical to runs never interrupted.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn pretune(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pretune"));
+    c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn meta(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("pretune.json")).unwrap()).unwrap()
+}
+
+/// Wait `ms`, then SIGKILL the run if it is still going. Returns whether it had finished.
+fn kill_after(mut child: Child, ms: u64) -> bool {
+    std::thread::sleep(Duration::from_millis(ms));
+    if child.try_wait().unwrap().is_some() {
+        return true;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    false
+}
+
+#[test]
+fn killed_runs_resume_to_identical_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = common::squares(60, 3, 7);
+    let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
+    let d = data.to_str().unwrap();
+    let run = |out: &Path| {
+        let o = out.to_str().unwrap().to_string();
+        vec![
+            "pretrain",
+            "--data",
+            d,
+            "--epochs",
+            "4",
+            "--batch-size",
+            "8",
+            "--augment",
+            "crop-flip",
+            "--val-fraction",
+            "0.2",
+            "--save-every",
+            "3",
+            "--seed",
+            "9",
+            "--out",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([o])
+        .collect::<Vec<String>>()
+    };
+    let reference = tmp.path().join("reference");
+    let args = run(&reference);
+    let out = pretune(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = meta(&reference);
+    assert!(
+        !reference.join("resume.state").exists(),
+        "a finished run leaves no resume state"
+    );
+
+    // Kill at different moments, again and again, until the run completes.
+    let mut resumed = 0;
+    for (trial, first_kill) in [120u64, 260, 400, 560, 700].into_iter().enumerate() {
+        let dir = tmp.path().join(format!("killed{trial}"));
+        let args = run(&dir);
+        let mut finished = kill_after(
+            pretune(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                .spawn()
+                .unwrap(),
+            first_kill,
+        );
+        let mut kills = 0;
+        while !finished {
+            kills += 1;
+            assert!(kills < 40, "the run never finished");
+            let child = if dir.join("resume.state").exists() {
+                resumed += 1;
+                pretune(&["resume", dir.to_str().unwrap()]).spawn().unwrap()
+            } else {
+                pretune(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                    .spawn()
+                    .unwrap()
+            };
+            finished = kill_after(child, 250 + 50 * kills);
+        }
+        let got = meta(&dir);
+        assert_eq!(
+            got["weights_sha256"], expected["weights_sha256"],
+            "trial {trial}: weights differ after {kills} kills"
+        );
+        let losses = |m: &serde_json::Value| {
+            m["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["train_loss"].as_f64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(losses(&got), losses(&expected), "trial {trial}");
+        assert_eq!(got["best_epoch"], expected["best_epoch"]);
+    }
+    assert!(
+        resumed >= 5,
+        "only {resumed} resumes: the kills came too late to test anything"
+    );
+}
+
+#[test]
+fn ctrl_c_saves_state_and_says_how_to_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = common::squares(200, 3, 7);
+    let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
+    let dir = tmp.path().join("run");
+    let child = pretune(&[
+        "pretrain",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "30",
+        "--batch-size",
+        "8",
+        "--out",
+        dir.to_str().unwrap(),
+    ])
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("continue with: pretune resume"), "{stderr}");
+    assert!(dir.join("resume.state").is_file());
+    assert!(
+        !dir.join("pretune.json").exists(),
+        "no checkpoint claims to be finished"
+    );
+}
