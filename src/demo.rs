@@ -158,6 +158,7 @@ fn plain(epochs: usize, seed: u64) -> Recipe {
         schedule: Schedule::Constant,
         warmup_epochs: 0.0,
         weight_decay: 0.0,
+        label_smoothing: 0.0,
         ..Recipe::default()
     }
 }

@@ -149,7 +149,7 @@ fn markdown(r: &DemoResults) -> String {
     let c = &r.config;
     let recipe = match c.recipe {
         RecipeKind::Default => {
-            "pretune's default recipe: AdamW with weight decay 0.01 (not on biases), batch 32, a one-cycle learning-rate schedule peaking at 2e-3, label smoothing 0.1, random crops and horizontal flips below 100 labels per class (except for the linear probe, which trains on cached features); fine-tuning first trains the new head alone with the backbone frozen (a tenth of the epochs), then everything at half the rate, each backbone stage at 0.7 of the rate of the stage above it. Pretraining used pretune's command-line defaults (AdamW 1e-3, batch 64, cosine schedule)"
+            "pretune's default recipe: AdamW with weight decay 0.01 (not on biases), batch 32, a one-cycle learning-rate schedule peaking at 2e-3, label smoothing 0.1, random crops and horizontal flips below 100 labels per class (except for the linear probe, which trains on cached features); fine-tuning first trains the new head alone with the backbone frozen (a tenth of the epochs), then everything at half the rate, each backbone stage at 0.7 of the rate of the stage above it. Pretraining used pretune's command-line defaults (AdamW 1e-3, batch 64, cosine schedule, label smoothing 0.1)"
         }
         RecipeKind::Plain => {
             "the plain recipe: Adam at a constant 1e-3, batch 64, no schedule, no augmentation; fine-tuning trains every layer at one rate"

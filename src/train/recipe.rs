@@ -56,8 +56,8 @@ pub struct Recipe {
     /// schedules; fractions allowed).
     #[arg(long, default_value_t = 0.1)]
     pub warmup_epochs: f64,
-    /// Label smoothing of the cross-entropy loss (0 = none).
-    #[arg(long, default_value_t = 0.0)]
+    /// Label smoothing of the cross-entropy loss (0 = none; 0.1 as in timm's training recipes).
+    #[arg(long, default_value_t = 0.1)]
     pub label_smoothing: f64,
     /// Clip the gradient's global L2 norm to this value.
     #[arg(long, value_name = "NORM")]
