@@ -255,17 +255,8 @@ pub fn fit(
                 let due = options
                     .save_every
                     .is_some_and(|n| (phase_step + 1).is_multiple_of(n));
-                if let Some(st) = &options.state
-                    && (due || interrupted)
-                {
-                    state::save(
-                        st.path,
-                        &st.run,
-                        &progress,
-                        &model,
-                        &best,
-                        &optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?,
-                    )?;
+                if due || interrupted {
+                    save_state(options, &progress, &model, &best, &optim)?;
                 }
                 if interrupted {
                     bar.finish_and_clear();
@@ -338,16 +329,7 @@ pub fn fit(
                 }
                 progress.stopped = true;
             }
-            if let Some(st) = &options.state {
-                state::save(
-                    st.path,
-                    &st.run,
-                    &progress,
-                    &model,
-                    &best,
-                    &optim.into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?,
-                )?;
-            }
+            save_state(options, &progress, &model, &best, &optim)?;
             if progress.stopped {
                 break;
             }
@@ -358,6 +340,23 @@ pub fn fit(
         history: progress.history,
         best_epoch: progress.best_epoch,
     })
+}
+
+/// Save the resume state, when the run keeps one.
+fn save_state(
+    options: &RunOptions,
+    progress: &state::Progress,
+    model: &Classifier,
+    best: &Classifier,
+    optim: &ModuleOptimizer,
+) -> Result<()> {
+    let Some(st) = &options.state else {
+        return Ok(());
+    };
+    let optim = optim
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serialising the optimizer state: {e}"))?;
+    state::save(st.path, &st.run, progress, model, best, &optim)
 }
 
 /// A run stopped by the user (Ctrl-C) after saving its resume state.
