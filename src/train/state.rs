@@ -15,7 +15,7 @@ use crate::checkpoint::write_atomic;
 use crate::models::Classifier;
 use crate::{bail_input, input_error};
 
-const MAGIC: &[u8; 16] = b"PRETUNE-STATE-1\n";
+const MAGIC: &[u8; 16] = b"PRETUNE-STATE-2\n";
 
 /// How far a run has got.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -49,9 +49,12 @@ pub struct Snapshot {
     pub optim: Bytes,
 }
 
+/// Encoded with bincode, not JSON: its floats come back bit for bit (serde_json's default
+/// parser can be one unit in the last place off, and a resumed run must repeat exactly).
 #[derive(Serialize, Deserialize)]
 struct Header {
-    run: serde_json::Value,
+    /// The run description as JSON text (bincode cannot encode a free-form JSON value).
+    run: String,
     progress: Progress,
 }
 
@@ -64,8 +67,8 @@ pub fn save(
     best: &Classifier,
     optim: &Bytes,
 ) -> Result<()> {
-    let header = serde_json::to_vec(&Header {
-        run: run.clone(),
+    let header = bincode::serialize(&Header {
+        run: run.to_string(),
         progress: progress.clone(),
     })?;
     let record = |m: &Classifier| {
@@ -108,12 +111,14 @@ pub fn load(
         parts.push(part);
         at += 8 + part.len();
     }
-    let header: Header = serde_json::from_slice(parts[0])
+    let header: Header = bincode::deserialize(parts[0])
         .map_err(|e| input_error!("{shown}: damaged resume state: {e}"))?;
+    let run: serde_json::Value = serde_json::from_str(&header.run)
+        .map_err(|e| input_error!("{shown}: damaged run description: {e}"))?;
     let restore = |b: &[u8]| -> Result<Classifier> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(b.to_vec()))
             .map_err(|e| input_error!("{shown}: damaged weights: {e}"))?;
-        fresh(&header.run)?
+        fresh(&run)?
             .try_load_record(record)
             .map_err(|e| input_error!("{shown}: weights do not fit: {e}"))
     };
@@ -121,7 +126,7 @@ pub fn load(
         model: restore(parts[1])?,
         best: restore(parts[2])?,
         optim: Bytes::from_bytes_vec(parts[3].to_vec()),
-        run: header.run,
+        run,
         progress: header.progress,
     })
 }
