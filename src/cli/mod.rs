@@ -13,9 +13,10 @@ use clap::{Parser, Subcommand};
 ///
 /// A typical session, on Fashion-MNIST (apt-get install dataset-fashion-mnist):
 ///
+///   pretune demo                     # the whole story: pretrain, fine-tune, compare, report
 ///   D=/usr/share/datasets/fashion-mnist
 ///   pretune pretrain --data $D --classes 0-4 --out runs/source
-///   pretune finetune --from runs/source --data $D --classes 5-9 --per-class 100 --epochs 20 --out runs/target
+///   pretune finetune --from runs/source --data $D --classes 5-9 --per-class 100 --out runs/target
 ///   pretune eval     --model runs/target --data $D
 ///   pretune predict  --model runs/target shoe.png
 ///
