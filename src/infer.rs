@@ -16,15 +16,21 @@ pub fn probabilities(model: &Classifier, set: &ImageSet, norm: &Normalization) -
     let mut rows = Vec::with_capacity(set.len());
     let all: Vec<usize> = (0..set.len()).collect();
     for chunk in all.chunks(INFERENCE_BATCH) {
-        let logits = model.forward(batch::images(set, chunk, norm, &device));
-        let [b, c] = logits.dims();
-        let p: Vec<f32> = softmax(logits, 1)
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 probabilities");
-        rows.extend((0..b).map(|r| p[r * c..(r + 1) * c].to_vec()));
+        rows.extend(softmax_rows(
+            model.forward(batch::images(set, chunk, norm, &device)),
+        ));
     }
     rows
+}
+
+/// Softmax of each row of `logits`, as plain vectors.
+pub fn softmax_rows(logits: Tensor<2>) -> Vec<Vec<f32>> {
+    let [_, c] = logits.dims();
+    let p: Vec<f32> = softmax(logits, 1)
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32 probabilities");
+    p.chunks(c.max(1)).map(<[f32]>::to_vec).collect()
 }
 
 /// Backbone features of every image in `set`, `[len, features]`, computed without autodiff.
@@ -51,17 +57,21 @@ pub fn argmax(row: &[f32]) -> usize {
 
 /// Mean cross-entropy and accuracy of `model` on `set`.
 pub fn loss_and_accuracy(model: &Classifier, set: &ImageSet, norm: &Normalization) -> (f64, f64) {
-    let probs = probabilities(model, set, norm);
-    let n = set.len().max(1) as f64;
+    score(&probabilities(model, set, norm), &set.labels)
+}
+
+/// Mean cross-entropy and accuracy of class probabilities against `labels`.
+pub fn score(probs: &[Vec<f32>], labels: &[usize]) -> (f64, f64) {
+    let n = labels.len().max(1) as f64;
     let loss = probs
         .iter()
-        .zip(&set.labels)
+        .zip(labels)
         .map(|(p, &l)| -(p[l].max(1e-12) as f64).ln())
         .sum::<f64>()
         / n;
     let correct = probs
         .iter()
-        .zip(&set.labels)
+        .zip(labels)
         .filter(|(p, l)| argmax(p) == **l)
         .count();
     (loss, correct as f64 / n)

@@ -270,7 +270,7 @@ pub fn fit(
             let train_seconds = started.elapsed().as_secs_f64();
             let (val_loss, val_accuracy) = match &val_inputs {
                 Some(v) => {
-                    let (l, a) = evaluate(&model, v, norm, &loss_fn);
+                    let (l, a) = evaluate(&model, v, norm);
                     (Some(l), Some(a))
                 }
                 None => (None, None),
@@ -407,33 +407,13 @@ fn optimise(
     )
 }
 
-/// Mean loss and accuracy on validation inputs.
-fn evaluate(
-    model: &Classifier,
-    inputs: &Inputs,
-    norm: &Normalization,
-    loss_fn: &CrossEntropyLoss,
-) -> (f64, f64) {
+/// Mean loss (plain cross-entropy, whatever the training loss) and accuracy on validation inputs.
+fn evaluate(model: &Classifier, inputs: &Inputs, norm: &Normalization) -> (f64, f64) {
     match inputs {
         Inputs::Images(set) => infer::loss_and_accuracy(model, set, norm),
         Inputs::Features { features, labels } => {
-            let device = features.device();
             let logits = model.valid().forward_head(features.clone().inner());
-            let plain = device.clone().without_autodiff();
-            let y = Tensor::<1, Int>::from_data(
-                TensorData::new(labels.iter().map(|&l| l as i64).collect(), [labels.len()]),
-                &plain,
-            );
-            let correct = logits
-                .clone()
-                .argmax(1)
-                .squeeze_dim::<1>(1)
-                .equal(y.clone())
-                .int()
-                .sum()
-                .into_scalar::<i64>();
-            let loss = loss_fn.valid().forward(logits, y).into_scalar::<f32>();
-            (loss as f64, correct as f64 / labels.len().max(1) as f64)
+            infer::score(&infer::softmax_rows(logits), labels)
         }
     }
 }
