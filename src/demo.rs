@@ -187,9 +187,8 @@ fn finetune_phases(kind: RecipeKind, arch: &ArchInfo, epochs: usize) -> Vec<Phas
 /// Run the demo, printing one line per trained model.
 pub fn run(config: &DemoConfig) -> Result<DemoResults> {
     let arch = models::arch("cnn")?;
-    let [_, h, w] = arch.input;
-    let train_all = data::load(&config.data, Split::Train, h, w)?;
-    let test_all = data::load(&config.data, Split::Test, h, w)?;
+    let train_all = data::load(&config.data, Split::Train, arch.input, false)?.0;
+    let test_all = data::load(&config.data, Split::Test, arch.input, false)?.0;
     let source = classes::parse_classes(&config.source, &train_all.class_names)?;
     let target = classes::parse_classes(&config.target, &train_all.class_names)?;
     if let Some(c) = source.iter().find(|c| target.contains(c)) {
@@ -361,7 +360,7 @@ fn probe(arch: &ArchInfo, epochs: usize) -> Vec<Phase> {
 /// A new model whose weights come from `seed`.
 fn fresh(arch: &ArchInfo, classes: usize, seed: u64, device: &Device) -> Classifier {
     device.seed(seed);
-    Classifier::new(arch, classes, device)
+    Classifier::new(arch, &Default::default(), classes, device)
 }
 
 /// The pretrained backbone with a new head (seeded) for `classes` classes.

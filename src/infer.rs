@@ -6,8 +6,11 @@ use burn::tensor::activation::softmax;
 use crate::data::{ImageSet, Normalization, batch};
 use crate::models::Classifier;
 
-/// Images per forward pass when nothing learns (no activations kept for backward).
-pub const INFERENCE_BATCH: usize = 500;
+/// Images per forward pass when nothing learns (no activations kept for backward): 500 of
+/// 28×28, fewer of larger images, so activations stay within a few hundred MB.
+pub fn inference_batch(set: &ImageSet) -> usize {
+    (500 * 28 * 28 / set.image_len().max(1)).clamp(8, 500)
+}
 
 /// Class probabilities of every image in `set`: `set.len()` rows of `num_classes` values.
 pub fn probabilities(model: &Classifier, set: &ImageSet, norm: &Normalization) -> Vec<Vec<f32>> {
@@ -15,7 +18,7 @@ pub fn probabilities(model: &Classifier, set: &ImageSet, norm: &Normalization) -
     let device = model.head.weight.device();
     let mut rows = Vec::with_capacity(set.len());
     let all: Vec<usize> = (0..set.len()).collect();
-    for chunk in all.chunks(INFERENCE_BATCH) {
+    for chunk in all.chunks(inference_batch(set)) {
         rows.extend(softmax_rows(
             model.forward(batch::images(set, chunk, norm, &device)),
         ));
@@ -39,7 +42,7 @@ pub fn features(model: &Classifier, set: &ImageSet, norm: &Normalization) -> Ten
     let device = model.head.weight.device();
     let all: Vec<usize> = (0..set.len()).collect();
     let chunks: Vec<Tensor<2>> = all
-        .chunks(INFERENCE_BATCH)
+        .chunks(inference_batch(set))
         .map(|chunk| model.forward_features(batch::images(set, chunk, norm, &device)))
         .collect();
     Tensor::cat(chunks, 0)

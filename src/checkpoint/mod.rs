@@ -1,6 +1,9 @@
 //! The checkpoint directory: `model.safetensors` (weights, no code runs on load) and
 //! `pretune.json` (everything needed to rebuild and use the model). Written atomically.
 
+pub mod pickle;
+pub mod torch;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::{DataSpec, Normalization};
-use crate::models::{self, ArchInfo, Classifier};
+use crate::models::{self, ArchInfo, Classifier, ModelOptions};
 use crate::train::{EpochRecord, FinetuneOptions, Phase, Recipe};
 use crate::{bail_input, input_error};
 
@@ -27,6 +30,13 @@ pub struct InputSpec {
     pub height: usize,
     pub width: usize,
     pub normalization: Normalization,
+}
+
+impl InputSpec {
+    /// Channels, height, width.
+    pub fn dims(&self) -> [usize; 3] {
+        [self.channels, self.height, self.width]
+    }
 }
 
 /// Where a fine-tuned model came from.
@@ -46,11 +56,17 @@ pub struct Meta {
     /// `pretrain` or `finetune`.
     pub stage: String,
     pub architecture: String,
+    /// Layout choices beyond the architecture (`--small-input`, inception's auxiliary head).
+    #[serde(default)]
+    pub model_options: ModelOptions,
     pub class_names: Vec<String>,
     pub input: InputSpec,
-    /// The data the model was trained on.
-    pub data: DataRecord,
-    pub recipe: Recipe,
+    /// The data the model was trained on (none for imported weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataRecord>,
+    /// How it was trained (none for imported weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
     /// How the fine-tune was done (`None` for pretraining).
     pub strategy: Option<FinetuneOptions>,
     /// The phases the run went through.
@@ -72,6 +88,9 @@ pub struct DataRecord {
     pub spec: DataSpec,
     pub train_images: usize,
     pub val_images: usize,
+    /// Unreadable images skipped (`--skip-bad-images`).
+    #[serde(default)]
+    pub skipped_images: usize,
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
@@ -179,7 +198,17 @@ impl Checkpoint {
             );
         }
         let arch = models::arch(&meta.architecture)
+            .and_then(|a| a.check(&meta.model_options).map(|_| a))
             .map_err(|e| input_error!("{}: {e}", meta_path.display()))?;
+        if meta.input.normalization.channels() != meta.input.channels
+            || meta.input.normalization.std.iter().any(|&s| !(s > 0.0))
+        {
+            bail_input!(
+                "{}: the input normalisation must have one mean and one positive std per channel ({})",
+                meta_path.display(),
+                meta.input.channels
+            );
+        }
         if meta.class_names.len() < 2 {
             bail_input!(
                 "{}: lists {} classes, expected at least 2",
@@ -211,24 +240,38 @@ impl Checkpoint {
 
     /// The whole model, as saved.
     pub fn load_model(&self, device: &Device) -> Result<Classifier> {
-        let mut model = Classifier::new(self.arch, self.meta.class_names.len(), device);
+        let mut model = Classifier::new(
+            self.arch,
+            &self.meta.model_options,
+            self.meta.class_names.len(),
+            device,
+        );
         self.apply(&mut model, None)?;
         Ok(model)
     }
 
-    /// A model with this checkpoint's backbone and a fresh head for `num_classes` classes.
+    /// A model with this checkpoint's backbone and a fresh head for `num_classes` classes
+    /// (without inception's auxiliary classifier, which belongs to the old classes).
     /// Returns the model and the names of the tensors that were loaded.
     pub fn load_backbone(
         &self,
         num_classes: usize,
         device: &Device,
     ) -> Result<(Classifier, Vec<String>)> {
-        let mut model = Classifier::new(self.arch, num_classes, device);
+        let mut model = Classifier::new(self.arch, &self.backbone_options(), num_classes, device);
         let loaded = self.apply(
             &mut model,
             Some(&format!("^{}", regex_escape(models::BACKBONE_PREFIX))),
         )?;
         Ok((model, loaded))
+    }
+
+    /// The model options a model built on this backbone gets.
+    pub fn backbone_options(&self) -> ModelOptions {
+        ModelOptions {
+            aux_logits: false,
+            ..self.meta.model_options
+        }
     }
 
     /// Copy the saved tensors (those matching `filter`, if any) into `model`, failing with a

@@ -16,7 +16,8 @@ pub struct EvalArgs {
     /// Checkpoint directory to evaluate.
     #[arg(long)]
     pub model: PathBuf,
-    /// Dataset: a directory of IDX files or a CSV image file; only the checkpoint's classes are scored.
+    /// Dataset (IDX directory, CIFAR-10 batches, image folder or CSV file); only the
+    /// checkpoint's classes are scored.
     #[arg(long)]
     pub data: PathBuf,
     /// Which files to score: the held-out test set (t10k-*) or the training set.
@@ -25,17 +26,23 @@ pub struct EvalArgs {
     /// Print one JSON object (accuracy, per_class, confusion) instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Skip image files that cannot be decoded (counted) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_images: bool,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
     let model = ckpt.load_model(&training_device())?;
-    let all = data::load(
+    let (all, skipped) = data::load(
         &args.data,
         args.split,
-        ckpt.meta.input.height,
-        ckpt.meta.input.width,
+        ckpt.meta.input.dims(),
+        args.skip_bad_images,
     )?;
+    if skipped > 0 {
+        eprintln!("skipped {skipped} unreadable image(s)");
+    }
     // The checkpoint's classes, found by name in the dataset, in the checkpoint's order.
     let mut chosen = Vec::new();
     for name in &ckpt.meta.class_names {

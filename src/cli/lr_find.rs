@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::checkpoint::{Checkpoint, write_atomic};
 use crate::data::{DataSpec, Normalization};
-use crate::models::{self, Classifier};
+use crate::models::{self, Classifier, ModelOptions};
 use crate::report::charts::{self, Panel, Series};
 use crate::train::{self, Recipe};
 use crate::training_device;
@@ -20,6 +20,8 @@ pub struct LrFindArgs {
     /// Architecture to test from scratch, as `pretrain` would.
     #[arg(long, default_value = "cnn")]
     pub model: String,
+    #[command(flatten)]
+    pub options: ModelOptions,
     #[command(flatten)]
     pub data: DataSpec,
     /// Lowest learning rate tried.
@@ -43,19 +45,23 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     let device = training_device();
     device.seed(args.recipe.seed);
     let parent = args.from.as_deref().map(Checkpoint::open).transpose()?;
-    let arch = match &parent {
-        Some(p) => p.arch,
-        None => models::arch(&args.model)?,
+    let (arch, input) = match &parent {
+        Some(p) => (p.arch, p.meta.input.dims()),
+        None => {
+            let arch = models::arch(&args.model)?;
+            arch.check(&args.options)?;
+            (arch, arch.input_for(&args.options))
+        }
     };
-    let sets = args.data.load(arch.input, args.recipe.seed)?;
+    let sets = args.data.load(input, args.recipe.seed)?;
     let classes = sets.train.class_names.len();
     let (model, norm) = match &parent {
         Some(p) => (
             p.load_backbone(classes, &device)?.0,
-            p.meta.input.normalization,
+            p.meta.input.normalization.clone(),
         ),
         None => (
-            Classifier::new(arch, classes, &device),
+            Classifier::new(arch, &args.options, classes, &device),
             Normalization::of(&sets.train),
         ),
     };

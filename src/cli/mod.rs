@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+mod convert;
 mod demo;
 mod eval;
 mod lr_find;
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 ///   pretune finetune --from runs/source --data $D --classes 5-9 --per-class 100 --out runs/target
 ///   pretune eval     --model runs/target --data $D
 ///   pretune predict  --model runs/target shoe.png
+///   pretune import   --arch resnet18 --weights resnet18.pth --out runs/resnet18
 ///
 /// Exit codes: 0 success, 1 failure, 2 bad input (a file, a flag or a checkpoint).
 #[derive(Debug, Parser)]
@@ -47,6 +49,10 @@ enum Command {
     LrFind(lr_find::LrFindArgs),
     /// Classify image files (PNG/JPEG) with a checkpoint.
     Predict(predict::PredictArgs),
+    /// Turn PyTorch weights (torchvision's, or the seed's Net) into a pretune checkpoint.
+    Import(convert::ImportArgs),
+    /// Write a checkpoint as PyTorch weights (torchvision names) that load_state_dict accepts.
+    Export(convert::ExportArgs),
 }
 
 /// Run the parsed command line.
@@ -69,6 +75,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Resume(args) => train::resume(args),
         Command::LrFind(args) => lr_find::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Import(args) => convert::import(args),
+        Command::Export(args) => convert::export(args),
     }
 }
 

@@ -1,23 +1,25 @@
-//! `pretune predict`: classify image files.
+//! `pretune predict`: classify image files, or turn a tensor of inputs into raw logits.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use burn::module::Module;
+use burn::prelude::*;
 use clap::Args;
-use image::imageops::FilterType;
 use serde::Serialize;
 
-use crate::checkpoint::Checkpoint;
-use crate::data::ImageSet;
-use crate::{infer, input_error, training_device};
+use crate::checkpoint::{Checkpoint, torch, write_atomic};
+use crate::data::{ImageSet, folder};
+use crate::{bail_input, infer, input_error, training_device};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
     /// Checkpoint directory to predict with.
     #[arg(long)]
     pub model: PathBuf,
-    /// PNG or JPEG files; converted to grayscale and resized to the model's input.
-    #[arg(required = true)]
+    /// PNG or JPEG files; resized and centre-cropped to the model's input, converted to its
+    /// channels (grayscale or RGB).
+    #[arg(required_unless_present = "tensor", conflicts_with = "tensor")]
     pub images: Vec<PathBuf>,
     /// How many of the most likely classes to show per image.
     #[arg(long, default_value_t = 3)]
@@ -25,6 +27,13 @@ pub struct PredictArgs {
     /// Print JSON (one object per image) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Instead of images: a safetensors file with a float tensor `input` (N×C×H×W, already
+    /// normalised), e.g. to compare outputs with PyTorch. Needs --raw-logits.
+    #[arg(long, requires = "raw_logits", value_name = "IN.safetensors")]
+    pub tensor: Option<PathBuf>,
+    /// Where to write the logits (tensor `logits`, N×classes, F32) for --tensor.
+    #[arg(long, requires = "tensor", value_name = "OUT.safetensors")]
+    pub raw_logits: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -36,29 +45,21 @@ struct Prediction {
 pub fn run(args: PredictArgs) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
     let model = ckpt.load_model(&training_device())?;
+    if let (Some(input), Some(out)) = (&args.tensor, &args.raw_logits) {
+        return raw_logits(&ckpt, model, input, out);
+    }
     let input = &ckpt.meta.input;
     let mut set = ImageSet {
+        channels: input.channels,
         height: input.height,
         width: input.width,
-        pixels: Vec::with_capacity(args.images.len() * input.height * input.width),
+        pixels: Vec::new(),
         labels: vec![0; args.images.len()],
         class_names: ckpt.meta.class_names.clone(),
     };
     for path in &args.images {
-        let img = image::open(path).map_err(|e| {
-            input_error!(
-                "{}: cannot read the image: {e} (expected a PNG or JPEG file)",
-                path.display()
-            )
-        })?;
-        let gray = img.to_luma8();
-        let gray = image::imageops::resize(
-            &gray,
-            input.width as u32,
-            input.height as u32,
-            FilterType::Triangle,
-        );
-        set.pixels.extend_from_slice(gray.as_raw());
+        set.pixels
+            .extend_from_slice(&folder::decode(path, input.dims())?);
     }
     let probs = infer::probabilities(&model, &set, &input.normalization);
     let k = args.top.clamp(1, set.class_names.len());
@@ -89,4 +90,62 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--tensor IN --raw-logits OUT`: the model's logits for already-normalised inputs.
+fn raw_logits(
+    ckpt: &Checkpoint,
+    model: crate::Classifier,
+    input: &Path,
+    out: &Path,
+) -> Result<()> {
+    let mut tensors = torch::read_tensors(input)?;
+    let Some(data) = tensors.remove("input") else {
+        bail_input!(
+            "{}: no float tensor named `input` (found: {})",
+            input.display(),
+            tensors.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let shape = data.shape().to_vec();
+    let channels = ckpt.meta.input.channels;
+    if shape.len() != 4 || shape[1] != channels || shape[0] == 0 {
+        bail_input!(
+            "{}: `input` has shape {shape:?}; expected N×{channels}×H×W",
+            input.display()
+        );
+    }
+    let model = model.valid();
+    let device = model.head.weight.device();
+    let x = Tensor::<4>::from_data(data, &device);
+    let logits = catch_shape_panic(|| model.forward(x)).map_err(|e| {
+        input_error!(
+            "{}: the model cannot take {}×{} images: {e}",
+            input.display(),
+            shape[2],
+            shape[3]
+        )
+    })?;
+    let dims = logits.dims().to_vec();
+    let values: Vec<f32> = logits.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, dims, &bytes)?;
+    write_atomic(out, &safetensors::serialize([("logits", view)], None)?)?;
+    println!("wrote logits of {} inputs to {}", shape[0], out.display());
+    Ok(())
+}
+
+/// Run `f`, turning a panic (Burn's shape assertions, e.g. an image too small for the network)
+/// into an error message.
+fn catch_shape_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "shape error".into())
+    })
 }

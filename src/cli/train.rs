@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Lineage, Meta};
 use crate::data::{DataSpec, Normalization, TrainingData};
-use crate::models::{self, ArchInfo, Classifier};
+use crate::models::{self, ArchInfo, Classifier, ModelOptions};
 use crate::train::{self, FinetuneOptions, Phase, Recipe, RunOptions, StateFile, state};
 use crate::{bail_input, input_error, training_device};
 
@@ -21,9 +21,12 @@ pub const STATE_FILE: &str = "resume.state";
 
 #[derive(Debug, Args)]
 pub struct PretrainArgs {
-    /// Architecture to train (`cnn`: the classic small CNN for 28x28 grayscale).
+    /// Architecture to train: cnn (the classic small CNN for 28x28 grayscale), resnet18/34/50/
+    /// 101/152, vgg11/16/19 (and _bn), inception_v3.
     #[arg(long, default_value = "cnn")]
     pub model: String,
+    #[command(flatten)]
+    pub options: ModelOptions,
     #[command(flatten)]
     pub data: DataSpec,
     /// Checkpoint directory to write (model.safetensors, pretune.json, metrics.jsonl).
@@ -83,12 +86,14 @@ struct RunDescription {
 
 pub fn pretrain(args: PretrainArgs) -> Result<()> {
     let arch = models::arch(&args.model)?;
+    arch.check(&args.options)?;
     args.recipe.validate()?;
-    let sets = args.data.load(arch.input, args.recipe.seed)?;
+    let input = arch.input_for(&args.options);
+    let sets = args.data.load(input, args.recipe.seed)?;
     let norm = Normalization::of(&sets.train);
     let device = training_device();
     device.seed(args.recipe.seed);
-    let model = Classifier::new(arch, sets.train.class_names.len(), &device);
+    let model = Classifier::new(arch, &args.options, sets.train.class_names.len(), &device);
     println!(
         "pretrain {} on {} for {} epochs",
         arch.name,
@@ -98,6 +103,8 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
     let meta = pending_meta(
         "pretrain",
         arch,
+        args.options,
+        input,
         &sets,
         norm,
         &args.data,
@@ -127,9 +134,10 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
             parent.arch.name
         );
     }
-    let sets = args.data.load(parent.arch.input, args.recipe.seed)?;
+    let input = parent.meta.input.dims();
+    let sets = args.data.load(input, args.recipe.seed)?;
     // The backbone learned on inputs normalised the parent's way; keep feeding it that way.
-    let norm = parent.meta.input.normalization;
+    let norm = parent.meta.input.normalization.clone();
     let device = training_device();
     device.seed(args.recipe.seed);
     let num_classes = sets.train.class_names.len();
@@ -154,6 +162,8 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     let meta = pending_meta(
         "finetune",
         parent.arch,
+        parent.backbone_options(),
+        input,
         &sets,
         norm,
         &args.data,
@@ -182,20 +192,22 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
     let fresh = |run: &serde_json::Value| -> Result<Classifier> {
         let meta = &run["meta"];
         let arch = models::arch(meta["architecture"].as_str().unwrap_or_default())?;
+        let options: ModelOptions =
+            serde_json::from_value(meta["model_options"].clone()).unwrap_or_default();
         let classes = meta["class_names"].as_array().map_or(0, Vec::len);
-        Ok(Classifier::new(arch, classes, &device))
+        Ok(Classifier::new(arch, &options, classes, &device))
     };
     let snapshot = state::load(&path, fresh)?;
     let run: RunDescription = serde_json::from_value(snapshot.run.clone())
         .map_err(|e| input_error!("{}: damaged run description: {e}", path.display()))?;
-    let arch = models::arch(&run.meta.architecture)?;
-    let sets = run.meta.data.spec.load(arch.input, run.meta.recipe.seed)?;
-    if sets.train.class_names != run.meta.class_names
-        || sets.train.len() != run.meta.data.train_images
-    {
+    let (Some(data), Some(recipe)) = (&run.meta.data, &run.meta.recipe) else {
+        bail_input!("{}: damaged run description: no data or recipe", path.display());
+    };
+    let sets = data.spec.load(run.meta.input.dims(), recipe.seed)?;
+    if sets.train.class_names != run.meta.class_names || sets.train.len() != data.train_images {
         bail_input!(
             "{}: the data changed since the run started (classes or image count differ)",
-            run.meta.data.spec.data.display()
+            data.spec.data.display()
         );
     }
     let p = &snapshot.progress;
@@ -214,6 +226,8 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
 fn pending_meta(
     stage: &str,
     arch: &ArchInfo,
+    model_options: ModelOptions,
+    input: [usize; 3],
     sets: &TrainingData,
     norm: Normalization,
     data: &DataSpec,
@@ -222,12 +236,13 @@ fn pending_meta(
     phases: Vec<Phase>,
     lineage: Option<Lineage>,
 ) -> Meta {
-    let [channels, height, width] = arch.input;
+    let [channels, height, width] = input;
     Meta {
         format_version: checkpoint::FORMAT_VERSION,
         pretune_version: env!("CARGO_PKG_VERSION").to_string(),
         stage: stage.to_string(),
         architecture: arch.name.to_string(),
+        model_options,
         class_names: sets.train.class_names.clone(),
         input: InputSpec {
             channels,
@@ -235,12 +250,13 @@ fn pending_meta(
             width,
             normalization: norm,
         },
-        data: DataRecord {
+        data: Some(DataRecord {
             spec: data.clone(),
             train_images: sets.train.len(),
             val_images: sets.val.len(),
-        },
-        recipe: recipe.clone(),
+            skipped_images: sets.skipped,
+        }),
+        recipe: Some(recipe.clone()),
         strategy,
         phases,
         history: vec![],
@@ -284,12 +300,13 @@ fn execute(
         ..Default::default()
     };
     let mut meta = run.meta;
+    let recipe = meta.recipe.clone().expect("a training run has a recipe");
     let outcome = match train::fit(
         model,
         &sets.train,
         val,
         &meta.input.normalization,
-        &meta.recipe,
+        &recipe,
         &meta.phases,
         &options,
     ) {

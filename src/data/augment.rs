@@ -16,29 +16,35 @@ pub enum Augment {
     CropFlip,
 }
 
-/// Pad by this many pixels, then crop back to size.
-const PAD: i64 = 2;
+/// Shifts of up to ±2 pixels on 28×28 and 32×32 images, proportionally more on larger ones.
+fn pad(h: usize) -> i64 {
+    (h as i64 / 14).max(2)
+}
 
 impl Augment {
-    /// Write an augmented copy of the `h`×`w` image `src` into `dst`.
+    /// Write an augmented copy of the planar `h`×`w` image `src` (any number of channels, all
+    /// moved alike) into `dst`.
     pub fn apply(self, src: &[u8], dst: &mut [u8], h: usize, w: usize, rng: &mut StdRng) {
         if self == Augment::None {
             dst.copy_from_slice(src);
             return;
         }
-        let dy = rng.random_range(-PAD..=PAD);
-        let dx = rng.random_range(-PAD..=PAD);
+        let pad = pad(h);
+        let dy = rng.random_range(-pad..=pad);
+        let dx = rng.random_range(-pad..=pad);
         let flip = self == Augment::CropFlip && rng.next_u32() & 1 == 1;
-        for y in 0..h {
-            for x in 0..w {
-                let sx = if flip { w - 1 - x } else { x } as i64 + dx;
-                let sy = y as i64 + dy;
-                let inside = (0..h as i64).contains(&sy) && (0..w as i64).contains(&sx);
-                dst[y * w + x] = if inside {
-                    src[sy as usize * w + sx as usize]
-                } else {
-                    0
-                };
+        for (src, dst) in src.chunks_exact(h * w).zip(dst.chunks_exact_mut(h * w)) {
+            for y in 0..h {
+                for x in 0..w {
+                    let sx = if flip { w - 1 - x } else { x } as i64 + dx;
+                    let sy = y as i64 + dy;
+                    let inside = (0..h as i64).contains(&sy) && (0..w as i64).contains(&sx);
+                    dst[y * w + x] = if inside {
+                        src[sy as usize * w + sx as usize]
+                    } else {
+                        0
+                    };
+                }
             }
         }
     }

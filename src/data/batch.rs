@@ -6,19 +6,18 @@ use rand::rngs::StdRng;
 
 use super::{Augment, ImageSet, Normalization};
 
-/// The images at `indices` as a normalised `[B, 1, H, W]` tensor.
+/// The images at `indices` as a normalised `[B, C, H, W]` tensor.
 pub fn images(
     set: &ImageSet,
     indices: &[usize],
     norm: &Normalization,
     device: &Device,
 ) -> Tensor<4> {
-    let (h, w) = (set.height, set.width);
-    let mut values = Vec::with_capacity(indices.len() * h * w);
+    let mut values = Vec::with_capacity(indices.len() * set.image_len());
     for &i in indices {
         norm.extend(&mut values, set.image(i));
     }
-    image_tensor(values, [indices.len(), 1, h, w], device)
+    image_tensor(values, shape(set, indices.len()), device)
 }
 
 /// The labels at `indices` as a `[B]` tensor.
@@ -36,14 +35,17 @@ pub fn augmented_images(
     rng: &mut StdRng,
     device: &Device,
 ) -> Tensor<4> {
-    let (h, w) = (set.height, set.width);
-    let mut scratch = vec![0u8; h * w];
-    let mut values = Vec::with_capacity(indices.len() * h * w);
+    let mut scratch = vec![0u8; set.image_len()];
+    let mut values = Vec::with_capacity(indices.len() * set.image_len());
     for &i in indices {
-        augment.apply(set.image(i), &mut scratch, h, w, rng);
+        augment.apply(set.image(i), &mut scratch, set.height, set.width, rng);
         norm.extend(&mut values, &scratch);
     }
-    image_tensor(values, [indices.len(), 1, h, w], device)
+    image_tensor(values, shape(set, indices.len()), device)
+}
+
+fn shape(set: &ImageSet, batch: usize) -> [usize; 4] {
+    [batch, set.channels, set.height, set.width]
 }
 
 fn image_tensor(values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {

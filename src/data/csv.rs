@@ -83,6 +83,7 @@ pub fn read_csv_images(path: &Path, split: Split) -> Result<ImageSet> {
         .max()
         .unwrap_or(0);
     Ok(ImageSet {
+        channels: 1,
         height: side,
         width: side,
         pixels,

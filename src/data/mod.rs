@@ -2,8 +2,10 @@
 
 pub mod augment;
 pub mod batch;
+pub mod cifar;
 pub mod classes;
 pub mod csv;
+pub mod folder;
 pub mod idx;
 pub mod split;
 
@@ -40,12 +42,14 @@ pub enum Split {
     Test,
 }
 
-/// Grayscale images of one size with integer labels, kept as bytes (0–255) until batched.
+/// Images of one size with integer labels, kept as bytes (0–255) until batched. Each image is
+/// stored planar (channel after channel, as tensors want them): 1 channel for grayscale, 3 for RGB.
 #[derive(Debug, Clone)]
 pub struct ImageSet {
+    pub channels: usize,
     pub height: usize,
     pub width: usize,
-    /// `len() * height * width` pixel values, image after image.
+    /// `len() * channels * height * width` pixel values, image after image.
     pub pixels: Vec<u8>,
     /// One label per image: an index into `class_names`.
     pub labels: Vec<usize>,
@@ -61,19 +65,25 @@ impl ImageSet {
         self.labels.is_empty()
     }
 
-    /// Pixels of one image.
+    /// Values of one image (`channels * height * width` bytes).
     pub fn image(&self, i: usize) -> &[u8] {
-        let n = self.height * self.width;
+        let n = self.image_len();
         &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// Bytes per image.
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
     }
 
     /// The images at `indices`, in that order.
     pub fn subset(&self, indices: &[usize]) -> ImageSet {
-        let mut pixels = Vec::with_capacity(indices.len() * self.height * self.width);
+        let mut pixels = Vec::with_capacity(indices.len() * self.image_len());
         for &i in indices {
             pixels.extend_from_slice(self.image(i));
         }
         ImageSet {
+            channels: self.channels,
             height: self.height,
             width: self.width,
             pixels,
@@ -109,14 +119,11 @@ impl ImageSet {
         if (self.height, self.width) == (height, width) {
             return self;
         }
-        let mut pixels = Vec::with_capacity(self.len() * height * width);
-        for i in 0..self.len() {
-            let img = image::GrayImage::from_raw(
-                self.width as u32,
-                self.height as u32,
-                self.image(i).to_vec(),
-            )
-            .expect("sizes agree");
+        let plane = self.height * self.width;
+        let mut pixels = Vec::with_capacity(self.len() * self.channels * height * width);
+        for values in self.pixels.chunks_exact(plane) {
+            let img = image::GrayImage::from_raw(self.width as u32, self.height as u32, values.to_vec())
+                .expect("sizes agree");
             pixels.extend_from_slice(&image::imageops::resize(
                 &img,
                 width as u32,
@@ -127,6 +134,31 @@ impl ImageSet {
         ImageSet {
             height,
             width,
+            pixels,
+            ..self
+        }
+    }
+
+    /// The same images with `channels` channels: grayscale is repeated into RGB, RGB becomes
+    /// its luma (ITU-R 601, as PIL's `convert("L")`).
+    pub fn with_channels(self, channels: usize) -> ImageSet {
+        if self.channels == channels {
+            return self;
+        }
+        let plane = self.height * self.width;
+        let mut pixels = Vec::with_capacity(self.len() * channels * plane);
+        for img in self.pixels.chunks_exact(self.image_len()) {
+            match (self.channels, channels) {
+                (1, c) => (0..c).for_each(|_| pixels.extend_from_slice(img)),
+                (3, 1) => pixels.extend((0..plane).map(|i| {
+                    let [r, g, b] = [img[i], img[plane + i], img[2 * plane + i]].map(f32::from);
+                    (0.299 * r + 0.587 * g + 0.114 * b).round() as u8
+                })),
+                (from, to) => unreachable!("no conversion from {from} to {to} channels"),
+            }
+        }
+        ImageSet {
+            channels,
             pixels,
             ..self
         }
@@ -160,12 +192,18 @@ pub struct DataSpec {
     /// pick the best epoch; 0 keeps the last epoch instead.
     #[arg(long, default_value_t = 0.1, value_name = "F")]
     pub val_fraction: f64,
+    /// Skip image files that cannot be decoded (counted in the summary) instead of stopping.
+    #[arg(long)]
+    #[serde(default)]
+    pub skip_bad_images: bool,
 }
 
 /// The training and validation images of a run.
 pub struct TrainingData {
     pub train: ImageSet,
     pub val: ImageSet,
+    /// Unreadable images skipped (`--skip-bad-images`).
+    pub skipped: usize,
 }
 
 impl DataSpec {
@@ -181,7 +219,7 @@ impl DataSpec {
         if args.per_class == Some(0) {
             bail_input!("--per-class must be at least 1");
         }
-        let all = load(&args.data, Split::Train, input[1], input[2])?;
+        let (all, skipped) = load(&args.data, Split::Train, input, args.skip_bad_images)?;
         let chosen = classes::parse_classes(&args.classes, &all.class_names)?;
         let set = all.restrict_to(&chosen);
         let (train_idx, val_idx) = split::holdout(set.len(), args.val_fraction, seed);
@@ -200,6 +238,7 @@ impl DataSpec {
         Ok(TrainingData {
             train,
             val: set.subset(&val_idx),
+            skipped,
         })
     }
 }
@@ -207,8 +246,12 @@ impl DataSpec {
 impl TrainingData {
     /// One line for the user: classes and image counts.
     pub fn describe(&self) -> String {
+        let skipped = match self.skipped {
+            0 => String::new(),
+            n => format!(" ({n} unreadable images skipped)"),
+        };
         format!(
-            "{} classes ({}), {} train / {} val images",
+            "{} classes ({}), {} train / {} val images{skipped}",
             self.train.class_names.len(),
             self.train.class_names.join(", "),
             self.train.len(),
@@ -217,61 +260,125 @@ impl TrainingData {
     }
 }
 
-/// Per-channel input normalisation, `x' = (x/255 - mean) / std`, stored in every checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Per-channel input normalisation, `x' = (x/255 - mean[c]) / std[c]`, stored in every checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {
-    pub mean: f32,
-    pub std: f32,
+    #[serde(deserialize_with = "one_or_many")]
+    pub mean: Vec<f32>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub std: Vec<f32>,
 }
+
+/// torchvision's ImageNet statistics, which models imported from torchvision expect.
+pub const IMAGENET: ([f32; 3], [f32; 3]) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
 
 impl Normalization {
-    /// Mean and standard deviation of all pixels of `set`, on the 0–1 scale.
+    /// Mean and standard deviation of each channel of `set`, on the 0–1 scale.
     pub fn of(set: &ImageSet) -> Normalization {
-        let mut hist = [0u64; 256];
-        for &p in &set.pixels {
-            hist[p as usize] += 1;
+        let plane = set.height * set.width;
+        let mut hist = vec![[0u64; 256]; set.channels];
+        for img in set.pixels.chunks_exact(set.image_len().max(1)) {
+            for (c, values) in img.chunks_exact(plane).enumerate() {
+                for &p in values {
+                    hist[c][p as usize] += 1;
+                }
+            }
         }
-        let n = set.pixels.len().max(1) as f64;
-        let mean = hist
-            .iter()
-            .enumerate()
-            .map(|(v, &c)| v as f64 / 255.0 * c as f64)
-            .sum::<f64>()
-            / n;
-        let var = hist
-            .iter()
-            .enumerate()
-            .map(|(v, &c)| (v as f64 / 255.0 - mean).powi(2) * c as f64)
-            .sum::<f64>()
-            / n;
+        let (mut mean, mut std) = (Vec::new(), Vec::new());
+        for hist in &hist {
+            let n = hist.iter().sum::<u64>().max(1) as f64;
+            let m = hist
+                .iter()
+                .enumerate()
+                .map(|(v, &c)| v as f64 / 255.0 * c as f64)
+                .sum::<f64>()
+                / n;
+            let var = hist
+                .iter()
+                .enumerate()
+                .map(|(v, &c)| (v as f64 / 255.0 - m).powi(2) * c as f64)
+                .sum::<f64>()
+                / n;
+            mean.push(m as f32);
+            std.push((var.sqrt() as f32).max(1e-6));
+        }
+        Normalization { mean, std }
+    }
+
+    /// The same statistics for every one of `channels` channels.
+    pub fn uniform(channels: usize, mean: f32, std: f32) -> Normalization {
         Normalization {
-            mean: mean as f32,
-            std: (var.sqrt() as f32).max(1e-6),
+            mean: vec![mean; channels],
+            std: vec![std; channels],
         }
     }
 
-    /// Normalised `f32` values of `pixels`, appended to `out`.
-    pub fn extend(&self, out: &mut Vec<f32>, pixels: &[u8]) {
-        let scale = 1.0 / (255.0 * self.std);
-        let shift = self.mean / self.std;
-        out.extend(pixels.iter().map(|&p| p as f32 * scale - shift));
+    pub fn channels(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Normalised `f32` values of one planar image, appended to `out`.
+    pub fn extend(&self, out: &mut Vec<f32>, image: &[u8]) {
+        let plane = image.len() / self.channels();
+        for (c, values) in image.chunks_exact(plane).enumerate() {
+            let scale = 1.0 / (255.0 * self.std[c]);
+            let shift = self.mean[c] / self.std[c];
+            out.extend(values.iter().map(|&p| p as f32 * scale - shift));
+        }
     }
 }
 
-/// Load the `split` half of a dataset, resized to `height`×`width` when its images differ:
-/// an IDX directory (MNIST layout) or a CSV image file such as scikit-learn's `digits.csv.gz`.
-pub fn load(path: &Path, split: Split, height: usize, width: usize) -> Result<ImageSet> {
-    let set = if path.is_dir() {
-        load_idx_dir(path, split)?
+/// Checkpoints from before per-channel statistics hold one number; read it as one channel.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(f32),
+        Many(Vec<f32>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(x) => vec![x],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Load the `split` half of a dataset as `input` (channels, height, width) images: an IDX
+/// directory (MNIST layout), a CIFAR-10 binary directory, an image folder (one sub-folder per
+/// class) or a CSV image file such as scikit-learn's `digits.csv.gz`. Returns the images and the
+/// number of unreadable images skipped (only with `skip_bad_images`; otherwise they are errors).
+pub fn load(path: &Path, split: Split, input: [usize; 3], skip_bad_images: bool) -> Result<(ImageSet, usize)> {
+    let [channels, height, width] = input;
+    let (set, skipped) = if path.is_dir() {
+        if idx_dir_holds(path, split) {
+            (load_idx_dir(path, split)?, 0)
+        } else if let Some(dir) = cifar::find(path) {
+            (cifar::read(&dir, split)?, 0)
+        } else {
+            folder::read(path, split, input, skip_bad_images)?
+        }
     } else if path.is_file() {
-        csv::read_csv_images(path, split)?
+        (csv::read_csv_images(path, split)?, 0)
     } else {
         bail_input!(
-            "{}: no such dataset (expected a directory of IDX files or a CSV image file)",
+            "{}: no such dataset (expected a directory of IDX files, CIFAR-10 batches or class \
+             sub-folders of images, or a CSV image file)",
             path.display()
         );
     };
-    Ok(set.resized(height, width))
+    Ok((set.with_channels(channels).resized(height, width), skipped))
+}
+
+/// Whether `dir` has the IDX images file of `split`.
+fn idx_dir_holds(dir: &Path, split: Split) -> bool {
+    let name = format!("{}-images-idx3-ubyte", idx_prefix(split));
+    dir.join(&name).is_file() || dir.join(format!("{name}.gz")).is_file()
+}
+
+fn idx_prefix(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    }
 }
 
 /// Load the `split` half of an IDX dataset directory (MNIST layout: `train-images-idx3-ubyte[.gz]`,
@@ -286,10 +393,7 @@ pub fn load_idx_dir(dir: &Path, split: Split) -> Result<ImageSet> {
             dir.display()
         );
     }
-    let prefix = match split {
-        Split::Train => "train",
-        Split::Test => "t10k",
-    };
+    let prefix = idx_prefix(split);
     let images_path = find_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
     let labels_path = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let images = idx::read_idx(&images_path, 3)?;
@@ -315,6 +419,7 @@ pub fn load_idx_dir(dir: &Path, split: Split) -> Result<ImageSet> {
         );
     }
     Ok(ImageSet {
+        channels: 1,
         height,
         width,
         pixels: images.data,

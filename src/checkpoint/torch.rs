@@ -1,0 +1,240 @@
+//! Weights in PyTorch's names and layouts: reading torchvision (or the seed's `Net`) weights
+//! from safetensors (F32/F16/BF16) or `torch.save` pickles into a [`Classifier`], and writing a
+//! classifier back as a torchvision-style `state_dict` in safetensors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use burn::prelude::*;
+use burn::store::pytorch_reader::PytorchReader;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use burn::tensor::DType;
+
+use super::pickle;
+use crate::models::{self, ArchInfo, Classifier, ModelOptions};
+use crate::{bail_input, input_error};
+
+/// Named float tensors as read from a PyTorch file, in PyTorch's names (sorted).
+pub type TorchTensors = BTreeMap<String, TensorData>;
+
+/// Read every floating-point tensor of a safetensors file or a `torch.save` pickle, as F32.
+/// Integer tensors (BatchNorm's `num_batches_tracked`) are dropped; a `{"state_dict": …}`
+/// wrapper is unwrapped.
+pub fn read_tensors(path: &Path) -> Result<TorchTensors> {
+    let shown = path.display();
+    let mut head = [0u8; 9];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| input_error!("{shown}: cannot read: {e}"))?;
+    let raw: Vec<(String, TensorData)> = if n == 9 && head[8] == b'{' {
+        let bytes = std::fs::read(path).map_err(|e| input_error!("{shown}: cannot read: {e}"))?;
+        read_safetensors(&bytes).map_err(|e| input_error!("{shown}: not a valid safetensors file: {e}"))?
+    } else if head.starts_with(b"PK") || head.first() == Some(&0x80) {
+        pickle::check_file(path)?;
+        let reader = PytorchReader::new(path)
+            .map_err(|e| input_error!("{shown}: not a readable PyTorch file: {e}"))?;
+        let mut tensors = Vec::new();
+        for (name, t) in reader.into_tensors() {
+            let data = bridge::into_data(bridge::from_pytorch(t))
+                .map_err(|e| input_error!("{shown}: tensor {name}: {e}"))?;
+            tensors.push((name, data));
+        }
+        tensors
+    } else {
+        bail_input!("{shown}: neither safetensors nor a torch.save file (.pt/.pth)");
+    };
+    // A training checkpoint wraps the weights: take them out, leave the optimizer state.
+    let wrapper = ["state_dict.", "model_state_dict."]
+        .into_iter()
+        .find(|p| raw.iter().any(|(k, _)| k.starts_with(p)));
+    let mut out = TorchTensors::new();
+    for (name, data) in raw {
+        let name = match wrapper {
+            Some(p) => match name.strip_prefix(p) {
+                Some(rest) => rest.to_string(),
+                None => continue,
+            },
+            None => name,
+        };
+        match data.dtype() {
+            DType::F32 => out.insert(name, data),
+            DType::F16 | DType::BF16 | DType::F64 => out.insert(name, data.convert::<f32>()),
+            _ => None,
+        };
+    }
+    if out.is_empty() {
+        bail_input!("{shown}: holds no floating-point tensors");
+    }
+    Ok(out)
+}
+
+fn read_safetensors(bytes: &[u8]) -> std::result::Result<Vec<(String, TensorData)>, String> {
+    use safetensors::Dtype;
+    let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (name, view) in file.tensors() {
+        let dtype = match view.dtype() {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
+            Dtype::F64 => DType::F64,
+            _ => continue,
+        };
+        let data = TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
+/// The first few tensor names, for messages.
+fn sample_names(tensors: &TorchTensors) -> String {
+    let mut names: Vec<&str> = tensors.keys().take(4).map(String::as_str).collect();
+    if tensors.len() > 4 {
+        names.push("…");
+    }
+    names.join(", ")
+}
+
+/// What [`import`] did.
+pub struct Imported {
+    pub model: Classifier,
+    pub options: ModelOptions,
+    /// Tensors copied into the model.
+    pub loaded: usize,
+    /// PyTorch tensors the architecture has no place for.
+    pub unused: Vec<String>,
+    /// Whether the file's classifier was kept (else the head is new).
+    pub head_kept: bool,
+    /// Classes of the file's classifier.
+    pub file_classes: Option<usize>,
+}
+
+/// Build `arch` from PyTorch weights. With `num_classes` different from the file's classifier,
+/// the head is new and freshly initialised; every backbone tensor must be in the file.
+pub fn import(
+    arch: &'static ArchInfo,
+    options: ModelOptions,
+    tensors: TorchTensors,
+    num_classes: Option<usize>,
+    file: &Path,
+    device: &Device,
+) -> Result<Imported> {
+    let shown = file.display();
+    let head_weight = format!("{}.weight", arch.torch_head);
+    let file_classes = tensors
+        .iter()
+        .find(|(k, _)| models::from_torch_name(arch, k) == "head.weight")
+        .map(|(_, t)| t.shape()[0]);
+    let num_classes = match num_classes.or(file_classes) {
+        Some(n) if n >= 2 => n,
+        Some(n) => bail_input!("{shown}: {n} classes; a classifier needs at least 2"),
+        None => bail_input!(
+            "{shown}: no classifier tensor {head_weight} (the file has {}): say how many classes \
+             the new head has with --classes",
+            sample_names(&tensors)
+        ),
+    };
+    let head_kept = file_classes == Some(num_classes);
+    let options = ModelOptions {
+        aux_logits: head_kept
+            && tensors
+                .keys()
+                .any(|k| models::from_torch_name(arch, k) == "backbone.AuxLogits.fc.weight"),
+        ..options
+    };
+    arch.check(&options)?;
+    let mut model = Classifier::new(arch, &options, num_classes, device);
+    let mut pack = Vec::new();
+    let mut unused = Vec::new();
+    for (name, data) in tensors {
+        let ours = models::from_torch_name(arch, &name);
+        if ours.starts_with("head.") && !head_kept {
+            continue;
+        }
+        if !options.aux_logits && ours.starts_with("backbone.AuxLogits.") {
+            unused.push(name);
+            continue;
+        }
+        pack.push(bridge::from_data(data, ours, None));
+    }
+    let result = model.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    if let Some(err) = result.errors.first() {
+        bail_input!("{shown}: {}", describe_error(arch, err));
+    }
+    let missing: Vec<String> = result
+        .missing
+        .iter()
+        .map(|(p, _)| models::to_torch_name(arch, p))
+        .filter(|p| head_kept || !p.starts_with(arch.torch_head))
+        .collect();
+    if !missing.is_empty() {
+        bail_input!(
+            "{shown}: missing {} tensor(s) of {}: {} (is this a {} state_dict?)",
+            missing.len(),
+            arch.name,
+            missing.join(", "),
+            arch.name
+        );
+    }
+    unused.extend(result.unused.iter().map(|p| models::to_torch_name(arch, p)));
+    Ok(Imported {
+        model,
+        options,
+        loaded: result.applied.len(),
+        unused,
+        head_kept,
+        file_classes,
+    })
+}
+
+/// A tensor that does not fit, in PyTorch's names and layout.
+fn describe_error(arch: &ArchInfo, err: &burn::store::ApplyError) -> String {
+    use burn::store::ApplyError;
+    match err {
+        ApplyError::ShapeMismatch { path, expected, found } => format!(
+            "tensor {} has shape {:?}, but {} needs {:?} there",
+            models::to_torch_name(arch, path),
+            torch_shape(path, found),
+            arch.name,
+            torch_shape(path, expected)
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// PyTorch stores Linear weights as [out, in]; Burn as [in, out].
+fn torch_shape(path: &str, shape: &burn::tensor::Shape) -> Vec<usize> {
+    let mut dims = shape.to_vec();
+    if dims.len() == 2 && path.ends_with("weight") {
+        dims.reverse();
+    }
+    dims
+}
+
+/// `model`'s tensors in PyTorch's names and layouts, F32, as a safetensors file.
+pub fn export(arch: &ArchInfo, model: &Classifier) -> Result<Vec<u8>> {
+    let tensors = model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true);
+    let mut named = BTreeMap::new();
+    for t in tensors {
+        let name = models::to_torch_name(arch, &t.name);
+        let data = bridge::into_data(t).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let data = data.convert::<f32>();
+        named.insert(name, data);
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = named
+        .iter()
+        .map(|(name, data)| {
+            let view = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                data.shape().to_vec(),
+                data.as_bytes(),
+            )
+            .expect("shape and bytes agree");
+            (name.clone(), view)
+        })
+        .collect();
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    Ok(safetensors::serialize(views, Some(meta))?)
+}
