@@ -34,7 +34,12 @@ fn main() {
 
     let device = pretune::training_device();
     device.seed(0);
-    let mut model = Classifier::new(models::arch("cnn").unwrap(), 10, &device);
+    let mut model = Classifier::new(
+        models::arch("cnn").unwrap(),
+        &Default::default(),
+        10,
+        &device,
+    );
     let x = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<1, Int>::from_data(
         TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),

@@ -3,42 +3,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn pretune(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pretune"))
-        .args(args)
-        .output()
-        .expect("run pretune")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = pretune(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "pretune {args:?} failed:\n{stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs pretune expecting exit code 2 and a one-line error without a panic; returns stderr.
-fn input_error(args: &[&str]) -> String {
-    let out = pretune(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "pretune {args:?}: expected exit 2, stderr:\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{input_error, ok, s};
 
 #[test]
 fn pretrain_finetune_eval_predict_on_fashion_mnist() {
@@ -272,20 +238,29 @@ fn bad_flags_and_checkpoints_are_exit_2() {
     let meta_path = run.join("pretune.json");
     let err = input_error(&["predict", "--model", s(&run), s(&meta_path)]);
     assert!(
-        err.contains("pretune.json") && err.contains("cannot read the image"),
+        err.contains("pretune.json") && err.contains("not a readable image"),
         "{err}"
     );
 
     // A checkpoint of another architecture.
     let original = std::fs::read_to_string(&meta_path).unwrap();
-    std::fs::write(
-        &meta_path,
-        original.replace("\"architecture\": \"cnn\"", "\"architecture\": \"vgg11\""),
-    )
-    .unwrap();
+    let claim = |arch: &str| {
+        let text = original.replace(
+            "\"architecture\": \"cnn\"",
+            &format!("\"architecture\": \"{arch}\""),
+        );
+        std::fs::write(&meta_path, text).unwrap();
+    };
+    claim("resnet18");
     let err = input_error(&["eval", "--model", s(&run), "--data", s(&data)]);
     assert!(
-        err.contains("pretune.json") && err.contains("unknown architecture \"vgg11\""),
+        err.contains("model.safetensors") && err.contains("does not fit the resnet18"),
+        "{err}"
+    );
+    claim("alexnet");
+    let err = input_error(&["eval", "--model", s(&run), "--data", s(&data)]);
+    assert!(
+        err.contains("pretune.json") && err.contains("unknown architecture \"alexnet\""),
         "{err}"
     );
     let err = input_error(&[
@@ -299,7 +274,7 @@ fn bad_flags_and_checkpoints_are_exit_2() {
         "--out",
         s(&tmp.path().join("y")),
     ]);
-    assert!(err.contains("vgg11"), "{err}");
+    assert!(err.contains("unknown architecture \"alexnet\""), "{err}");
 
     // Weights changed behind the metadata's back, then a weights file missing a tensor.
     std::fs::write(&meta_path, &original).unwrap();

@@ -47,7 +47,9 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 fn backbone_tensors(m: &Classifier) -> Vec<Vec<f32>> {
-    let models::Backbone::Cnn(cnn) = &m.backbone;
+    let models::Backbone::Cnn(cnn) = &m.backbone else {
+        panic!("a cnn")
+    };
     vec![
         values(cnn.conv1.weight.val()),
         values(cnn.conv2.weight.val()),
@@ -63,7 +65,12 @@ fn fresh(classes: usize, seed: u64) -> Classifier {
     let _guard = RNG.lock().unwrap();
     let device = training_device();
     device.seed(seed);
-    let model = Classifier::new(models::arch("cnn").unwrap(), classes, &device);
+    let model = Classifier::new(
+        models::arch("cnn").unwrap(),
+        &Default::default(),
+        classes,
+        &device,
+    );
     backbone_tensors(&model);
     values(model.head.weight.val());
     values(model.head.bias.as_ref().unwrap().val());
@@ -76,6 +83,7 @@ fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
         pretune_version: "test".into(),
         stage: "pretrain".into(),
         architecture: "cnn".into(),
+        model_options: Default::default(),
         class_names: (0..classes).map(|c| format!("c{c}")).collect(),
         input: InputSpec {
             channels: 1,
@@ -83,17 +91,19 @@ fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
             width: 28,
             normalization: norm,
         },
-        data: DataRecord {
+        data: Some(DataRecord {
             spec: pretune::data::DataSpec {
                 data: "generated".into(),
                 classes: "all".into(),
                 per_class: None,
                 val_fraction: 0.0,
+                skip_bad_images: false,
             },
             train_images: 0,
             val_images: 0,
-        },
-        recipe: recipe.clone(),
+            skipped_images: 0,
+        }),
+        recipe: Some(recipe.clone()),
         strategy: None,
         phases: vec![],
         history: vec![],
@@ -167,7 +177,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let set = common::squares(4, 5, 9);
     let norm = Normalization::of(&set);
     let model = fresh(5, 1);
-    let mut meta = meta_for(5, norm, &recipe(&[]));
+    let mut meta = meta_for(5, norm.clone(), &recipe(&[]));
     checkpoint::save(dir.path(), &model, &mut meta).unwrap();
     assert_eq!(meta.weights_sha256.len(), 64);
 
@@ -191,14 +201,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
 fn new_head_keeps_the_backbone() {
     let dir = tempfile::tempdir().unwrap();
     let parent = fresh(10, 1);
-    let mut meta = meta_for(
-        10,
-        Normalization {
-            mean: 0.3,
-            std: 0.3,
-        },
-        &recipe(&[]),
-    );
+    let mut meta = meta_for(10, Normalization::uniform(1, 0.3, 0.3), &recipe(&[]));
     checkpoint::save(dir.path(), &parent, &mut meta).unwrap();
 
     let device = training_device();

@@ -200,9 +200,7 @@ impl Checkpoint {
         let arch = models::arch(&meta.architecture)
             .and_then(|a| a.check(&meta.model_options).map(|_| a))
             .map_err(|e| input_error!("{}: {e}", meta_path.display()))?;
-        if meta.input.normalization.channels() != meta.input.channels
-            || meta.input.normalization.std.iter().any(|&s| !(s > 0.0))
-        {
+        if !meta.input.normalization.fits(meta.input.channels) {
             bail_input!(
                 "{}: the input normalisation must have one mean and one positive std per channel ({})",
                 meta_path.display(),

@@ -51,7 +51,8 @@ fn allowed(module: &str, name: &str) -> bool {
 /// Check the pickles of a `torch.save` file: the `data.pkl` of a zip archive, or the leading
 /// pickles of the legacy format.
 pub fn check_file(path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| input_error!("{}: cannot read: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| input_error!("{}: cannot read: {e}", path.display()))?;
     let refuse = |what: String| input_error!("{}: {what}", path.display());
     if bytes.starts_with(b"PK") {
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes))
@@ -63,7 +64,10 @@ pub fn check_file(path: &Path) -> Result<()> {
             .map_err(|e| refuse(format!("damaged zip directory: {e}")))?;
         let pickles: Vec<&String> = names.iter().filter(|n| n.ends_with(".pkl")).collect();
         if pickles.is_empty() {
-            bail_input!("{}: a zip archive without data.pkl: not a torch.save file", path.display());
+            bail_input!(
+                "{}: a zip archive without data.pkl: not a torch.save file",
+                path.display()
+            );
         }
         for name in pickles {
             let mut entry = archive
@@ -107,18 +111,28 @@ pub fn scan(data: &[u8], pickles: usize) -> std::result::Result<(), String> {
 fn scan_one(data: &[u8], mut pos: usize) -> std::result::Result<usize, String> {
     let truncated = || "truncated pickle".to_string();
     let take = |pos: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
-        let end = pos.checked_add(n).filter(|&e| e <= data.len()).ok_or_else(truncated)?;
+        let end = pos
+            .checked_add(n)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(truncated)?;
         let s = &data[*pos..end];
         *pos = end;
         Ok(s)
     };
     let line = |pos: &mut usize| -> std::result::Result<String, String> {
         let rest = &data[*pos..];
-        let n = rest.iter().position(|&b| b == b'\n').ok_or_else(truncated)?;
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(truncated)?;
         *pos += n + 1;
         Ok(String::from_utf8_lossy(&rest[..n]).into_owned())
     };
-    let le = |b: &[u8]| b.iter().rev().fold(0usize, |acc, &x| (acc << 8) | x as usize);
+    let le = |b: &[u8]| {
+        b.iter()
+            .rev()
+            .fold(0usize, |acc, &x| (acc << 8) | x as usize)
+    };
     let refuse = |module: &str, name: &str| {
         format!(
             "the pickle asks to call {module}.{name}; refused (pretune reads only tensors from \
@@ -185,11 +199,16 @@ fn scan_one(data: &[u8], mut pos: usize) -> std::result::Result<usize, String> {
             }
             b'V' | b'S' => {
                 let s = line(&mut pos)?;
-                stack.push(Item::Str(s.trim_matches(|c| c == '\'' || c == '"').to_string()));
+                stack.push(Item::Str(
+                    s.trim_matches(|c| c == '\'' || c == '"').to_string(),
+                ));
             }
             // Memo.
             b'p' => {
-                let i = line(&mut pos)?.trim().parse().map_err(|_| "bad PUT".to_string())?;
+                let i = line(&mut pos)?
+                    .trim()
+                    .parse()
+                    .map_err(|_| "bad PUT".to_string())?;
                 memo.insert(i, stack.last().cloned().unwrap_or(Item::Other));
             }
             b'q' | b'r' => {
@@ -201,7 +220,10 @@ fn scan_one(data: &[u8], mut pos: usize) -> std::result::Result<usize, String> {
                 memo.insert(i, stack.last().cloned().unwrap_or(Item::Other));
             }
             b'g' => {
-                let i: usize = line(&mut pos)?.trim().parse().map_err(|_| "bad GET".to_string())?;
+                let i: usize = line(&mut pos)?
+                    .trim()
+                    .parse()
+                    .map_err(|_| "bad GET".to_string())?;
                 stack.push(memo.get(&i).cloned().unwrap_or(Item::Other));
             }
             b'h' | b'j' => {

@@ -29,7 +29,8 @@ pub fn read_tensors(path: &Path) -> Result<TorchTensors> {
         .map_err(|e| input_error!("{shown}: cannot read: {e}"))?;
     let raw: Vec<(String, TensorData)> = if n == 9 && head[8] == b'{' {
         let bytes = std::fs::read(path).map_err(|e| input_error!("{shown}: cannot read: {e}"))?;
-        read_safetensors(&bytes).map_err(|e| input_error!("{shown}: not a valid safetensors file: {e}"))?
+        read_safetensors(&bytes)
+            .map_err(|e| input_error!("{shown}: not a valid safetensors file: {e}"))?
     } else if head.starts_with(b"PK") || head.first() == Some(&0x80) {
         pickle::check_file(path)?;
         let reader = PytorchReader::new(path)
@@ -192,7 +193,11 @@ pub fn import(
 fn describe_error(arch: &ArchInfo, err: &burn::store::ApplyError) -> String {
     use burn::store::ApplyError;
     match err {
-        ApplyError::ShapeMismatch { path, expected, found } => format!(
+        ApplyError::ShapeMismatch {
+            path,
+            expected,
+            found,
+        } => format!(
             "tensor {} has shape {:?}, but {} needs {:?} there",
             models::to_torch_name(arch, path),
             torch_shape(path, found),
@@ -212,15 +217,34 @@ fn torch_shape(path: &str, shape: &burn::tensor::Shape) -> Vec<usize> {
     dims
 }
 
+/// `model`'s tensors in PyTorch's names and layouts (not yet read out).
+fn torch_tensors(
+    arch: &ArchInfo,
+    model: &Classifier,
+) -> Vec<(String, burn::store::burn_pack::Tensor)> {
+    model
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .map(|t| (models::to_torch_name(arch, &t.name), t))
+        .collect()
+}
+
+/// Name and shape of every tensor `model` has in PyTorch's layout, sorted by name.
+pub fn torch_layout(arch: &ArchInfo, model: &Classifier) -> Vec<(String, Vec<usize>)> {
+    let mut layout: Vec<(String, Vec<usize>)> = torch_tensors(arch, model)
+        .into_iter()
+        .map(|(name, t)| (name, t.shape.to_vec()))
+        .collect();
+    layout.sort();
+    layout
+}
+
 /// `model`'s tensors in PyTorch's names and layouts, F32, as a safetensors file.
 pub fn export(arch: &ArchInfo, model: &Classifier) -> Result<Vec<u8>> {
-    let tensors = model.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true);
     let mut named = BTreeMap::new();
-    for t in tensors {
-        let name = models::to_torch_name(arch, &t.name);
+    for (name, t) in torch_tensors(arch, model) {
         let data = bridge::into_data(t).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        let data = data.convert::<f32>();
-        named.insert(name, data);
+        named.insert(name, data.convert::<f32>());
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = named
         .iter()
@@ -234,7 +258,6 @@ pub fn export(arch: &ArchInfo, model: &Classifier) -> Result<Vec<u8>> {
             (name.clone(), view)
         })
         .collect();
-    let mut meta = std::collections::HashMap::new();
-    meta.insert("format".to_string(), "pt".to_string());
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
     Ok(safetensors::serialize(views, Some(meta))?)
 }

@@ -81,10 +81,8 @@ pub fn import(args: ImportArgs) -> Result<()> {
         (Some(mean), Some(std)) => Normalization { mean, std },
         _ => arch.torch_normalization(),
     };
-    if normalization.channels() != channels || normalization.std.iter().any(|&s| !(s > 0.0)) {
-        bail_input!(
-            "--mean/--std: give {channels} value(s) each, standard deviations positive"
-        );
+    if !normalization.fits(channels) {
+        bail_input!("--mean/--std: give {channels} value(s) each, standard deviations positive");
     }
     let mut meta = Meta {
         format_version: checkpoint::FORMAT_VERSION,
@@ -124,18 +122,17 @@ pub fn import(args: ImportArgs) -> Result<()> {
             ("checkpoint", args.out.display().to_string()),
             (
                 "model",
-                format!(
-                    "{} ({} params)",
-                    arch.name,
-                    imported.model.num_params()
-                )
+                format!("{} ({} params)", arch.name, imported.model.num_params())
             ),
             ("tensors loaded", imported.loaded.to_string()),
             ("unused tensors", unused),
             ("head", head),
             (
                 "input",
-                format!("{channels}x{height}x{width}, mean {:?}, std {:?}", meta.input.normalization.mean, meta.input.normalization.std)
+                format!(
+                    "{channels}x{height}x{width}, mean {:?}, std {:?}",
+                    meta.input.normalization.mean, meta.input.normalization.std
+                )
             ),
         ])
     );

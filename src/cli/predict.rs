@@ -93,12 +93,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
 }
 
 /// `--tensor IN --raw-logits OUT`: the model's logits for already-normalised inputs.
-fn raw_logits(
-    ckpt: &Checkpoint,
-    model: crate::Classifier,
-    input: &Path,
-    out: &Path,
-) -> Result<()> {
+fn raw_logits(ckpt: &Checkpoint, model: crate::Classifier, input: &Path, out: &Path) -> Result<()> {
     let mut tensors = torch::read_tensors(input)?;
     let Some(data) = tensors.remove("input") else {
         bail_input!(
@@ -127,7 +122,11 @@ fn raw_logits(
         )
     })?;
     let dims = logits.dims().to_vec();
-    let values: Vec<f32> = logits.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let values: Vec<f32> = logits
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, dims, &bytes)?;
     write_atomic(out, &safetensors::serialize([("logits", view)], None)?)?;

@@ -201,7 +201,10 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
     let run: RunDescription = serde_json::from_value(snapshot.run.clone())
         .map_err(|e| input_error!("{}: damaged run description: {e}", path.display()))?;
     let (Some(data), Some(recipe)) = (&run.meta.data, &run.meta.recipe) else {
-        bail_input!("{}: damaged run description: no data or recipe", path.display());
+        bail_input!(
+            "{}: damaged run description: no data or recipe",
+            path.display()
+        );
     };
     let sets = data.spec.load(run.meta.input.dims(), recipe.seed)?;
     if sets.train.class_names != run.meta.class_names || sets.train.len() != data.train_images {

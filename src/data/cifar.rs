@@ -44,14 +44,23 @@ pub fn read(dir: &Path, split: Split) -> Result<ImageSet> {
         bail_input!(
             "{}: no CIFAR-10 {} batches (expected {})",
             dir.display(),
-            if split == Split::Train { "training" } else { "test" },
-            if split == Split::Train { "data_batch_1.bin … data_batch_5.bin" } else { "test_batch.bin" }
+            if split == Split::Train {
+                "training"
+            } else {
+                "test"
+            },
+            if split == Split::Train {
+                "data_batch_1.bin … data_batch_5.bin"
+            } else {
+                "test_batch.bin"
+            }
         );
     }
     let class_names = class_names(dir)?;
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     for file in &files {
-        let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+        let bytes =
+            std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
         if bytes.is_empty() || bytes.len() % RECORD != 0 {
             bail_input!(
                 "{}: {} bytes is not a whole number of CIFAR-10 records ({RECORD} bytes each): truncated or not a CIFAR-10 batch",
@@ -97,7 +106,11 @@ fn class_names(dir: &Path) -> Result<Vec<String>> {
         .map(String::from)
         .collect();
     if names.len() < 2 {
-        bail_input!("{}: lists {} class names, expected at least 2", listed.display(), names.len());
+        bail_input!(
+            "{}: lists {} class names, expected at least 2",
+            listed.display(),
+            names.len()
+        );
     }
     Ok(names)
 }
@@ -116,13 +129,19 @@ mod tests {
         }
         std::fs::write(dir.path().join("data_batch_1.bin"), &bytes).unwrap();
         let set = read(&find(dir.path()).unwrap(), Split::Train).unwrap();
-        assert_eq!((set.len(), set.channels, set.labels.clone()), (2, 3, vec![3, 7]));
+        assert_eq!(
+            (set.len(), set.channels, set.labels.clone()),
+            (2, 3, vec![3, 7])
+        );
         assert_eq!(set.class_names[3], "cat");
         assert_eq!(set.image(1)[SIDE * SIDE], ((SIDE * SIDE) % 251) as u8);
 
         std::fs::write(dir.path().join("data_batch_1.bin"), &bytes[..RECORD + 5]).unwrap();
         let err = read(dir.path(), Split::Train).unwrap_err().to_string();
-        assert!(err.contains("data_batch_1.bin") && err.contains("truncated"), "{err}");
+        assert!(
+            err.contains("data_batch_1.bin") && err.contains("truncated"),
+            "{err}"
+        );
         let err = read(dir.path(), Split::Test).unwrap_err().to_string();
         assert!(err.contains("test_batch.bin"), "{err}");
     }

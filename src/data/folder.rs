@@ -39,7 +39,11 @@ pub fn read(
     let mut files = Vec::new();
     for (label, name) in class_names.iter().enumerate() {
         for path in image_files(&class_root.join(name))? {
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
             if filter.is_none_or(|want_test| in_test_split(&rel) == want_test) {
                 files.push((path, label));
             }
@@ -114,7 +118,9 @@ fn in_test_split(rel: &str) -> bool {
 /// Sorted names of the sub-folders of `dir` (the classes).
 fn class_dirs(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?
+    {
         let entry = entry?;
         if entry.path().is_dir() && !entry.file_name().to_string_lossy().starts_with('.') {
             names.push(entry.file_name().to_string_lossy().into_owned());
@@ -130,7 +136,9 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![]);
     }
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))? {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?
+    {
         let path = entry?.path();
         let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
         if path.is_file() && ext.is_some_and(|e| EXTENSIONS.contains(&e.as_str())) {
@@ -220,7 +228,10 @@ mod tests {
         let err = read(root, Split::Train, [3, 16, 16], false)
             .unwrap_err()
             .to_string();
-        assert!(err.contains(&bad) && err.contains("not a readable image"), "{err}");
+        assert!(
+            err.contains(&bad) && err.contains("not a readable image"),
+            "{err}"
+        );
         let (set, skipped) = read(root, Split::Train, [1, 16, 16], true).unwrap();
         assert_eq!((set.len(), skipped, set.channels), (train.len(), 1, 1));
     }

@@ -122,8 +122,9 @@ impl ImageSet {
         let plane = self.height * self.width;
         let mut pixels = Vec::with_capacity(self.len() * self.channels * height * width);
         for values in self.pixels.chunks_exact(plane) {
-            let img = image::GrayImage::from_raw(self.width as u32, self.height as u32, values.to_vec())
-                .expect("sizes agree");
+            let img =
+                image::GrayImage::from_raw(self.width as u32, self.height as u32, values.to_vec())
+                    .expect("sizes agree");
             pixels.extend_from_slice(&image::imageops::resize(
                 &img,
                 width as u32,
@@ -317,6 +318,14 @@ impl Normalization {
         self.mean.len()
     }
 
+    /// One finite mean and one positive, finite std for each of `channels` channels.
+    pub fn fits(&self, channels: usize) -> bool {
+        self.mean.len() == channels
+            && self.std.len() == channels
+            && self.mean.iter().all(|m| m.is_finite())
+            && self.std.iter().all(|s| s.is_finite() && *s > 0.0)
+    }
+
     /// Normalised `f32` values of one planar image, appended to `out`.
     pub fn extend(&self, out: &mut Vec<f32>, image: &[u8]) {
         let plane = image.len() / self.channels();
@@ -346,7 +355,12 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Ve
 /// directory (MNIST layout), a CIFAR-10 binary directory, an image folder (one sub-folder per
 /// class) or a CSV image file such as scikit-learn's `digits.csv.gz`. Returns the images and the
 /// number of unreadable images skipped (only with `skip_bad_images`; otherwise they are errors).
-pub fn load(path: &Path, split: Split, input: [usize; 3], skip_bad_images: bool) -> Result<(ImageSet, usize)> {
+pub fn load(
+    path: &Path,
+    split: Split,
+    input: [usize; 3],
+    skip_bad_images: bool,
+) -> Result<(ImageSet, usize)> {
     let [channels, height, width] = input;
     let (set, skipped) = if path.is_dir() {
         if idx_dir_holds(path, split) {

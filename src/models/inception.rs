@@ -26,7 +26,13 @@ pub struct BasicConv2d {
 }
 
 impl BasicConv2d {
-    fn new(c: [usize; 2], kernel: [usize; 2], stride: usize, padding: [usize; 2], device: &Device) -> Self {
+    fn new(
+        c: [usize; 2],
+        kernel: [usize; 2],
+        stride: usize,
+        padding: [usize; 2],
+        device: &Device,
+    ) -> Self {
         BasicConv2d {
             conv: conv(c, kernel, stride, padding, false, device),
             bn: batch_norm(c[1], 1e-3, device),
@@ -46,7 +52,11 @@ fn c3(c_in: usize, c_out: usize, stride: usize, pad: usize, d: &Device) -> Basic
 }
 /// 1×n (`wide`) or n×1 conv with "same" padding.
 fn c1n(c_in: usize, c_out: usize, n: usize, wide: bool, d: &Device) -> BasicConv2d {
-    let (kernel, pad) = if wide { ([1, n], [0, n / 2]) } else { ([n, 1], [n / 2, 0]) };
+    let (kernel, pad) = if wide {
+        ([1, n], [0, n / 2])
+    } else {
+        ([n, 1], [n / 2, 0])
+    };
     BasicConv2d::new([c_in, c_out], kernel, 1, pad, d)
 }
 
@@ -90,7 +100,9 @@ impl InceptionA {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let b1 = self.branch1x1.forward(x.clone());
-        let b5 = self.branch5x5_2.forward(self.branch5x5_1.forward(x.clone()));
+        let b5 = self
+            .branch5x5_2
+            .forward(self.branch5x5_1.forward(x.clone()));
         let b3 = self.branch3x3dbl_1.forward(x.clone());
         let b3 = self.branch3x3dbl_3.forward(self.branch3x3dbl_2.forward(b3));
         let bp = self.branch_pool.forward(self.pool.forward(x));
@@ -198,7 +210,9 @@ impl InceptionD {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let b3 = self.branch3x3_2.forward(self.branch3x3_1.forward(x.clone()));
+        let b3 = self
+            .branch3x3_2
+            .forward(self.branch3x3_1.forward(x.clone()));
         let b7 = [
             &self.branch7x7x3_1,
             &self.branch7x7x3_2,
@@ -245,12 +259,20 @@ impl InceptionE {
         let b1 = self.branch1x1.forward(x.clone());
         let b3 = self.branch3x3_1.forward(x.clone());
         let b3 = Tensor::cat(
-            vec![self.branch3x3_2a.forward(b3.clone()), self.branch3x3_2b.forward(b3)],
+            vec![
+                self.branch3x3_2a.forward(b3.clone()),
+                self.branch3x3_2b.forward(b3),
+            ],
             1,
         );
-        let bd = self.branch3x3dbl_2.forward(self.branch3x3dbl_1.forward(x.clone()));
+        let bd = self
+            .branch3x3dbl_2
+            .forward(self.branch3x3dbl_1.forward(x.clone()));
         let bd = Tensor::cat(
-            vec![self.branch3x3dbl_3a.forward(bd.clone()), self.branch3x3dbl_3b.forward(bd)],
+            vec![
+                self.branch3x3dbl_3a.forward(bd.clone()),
+                self.branch3x3dbl_3b.forward(bd),
+            ],
             1,
         );
         let bp = self.branch_pool.forward(self.pool.forward(x));
@@ -360,14 +382,23 @@ impl Inception3 {
 
     /// `[B, 3, 299, 299]` (at least 75×75) → `[B, 2048]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.Conv2d_2b_3x3.forward(self.Conv2d_2a_3x3.forward(self.Conv2d_1a_3x3.forward(x)));
+        let x = self
+            .Conv2d_2b_3x3
+            .forward(self.Conv2d_2a_3x3.forward(self.Conv2d_1a_3x3.forward(x)));
         let x = max3s2(x);
         let x = self.Conv2d_4a_3x3.forward(self.Conv2d_3b_1x1.forward(x));
         let x = max3s2(x);
-        let x = self.Mixed_5d.forward(self.Mixed_5c.forward(self.Mixed_5b.forward(x)));
+        let x = self
+            .Mixed_5d
+            .forward(self.Mixed_5c.forward(self.Mixed_5b.forward(x)));
         let x = self.Mixed_6a.forward(x);
-        let x = self.Mixed_6e.forward(self.Mixed_6d.forward(self.Mixed_6c.forward(self.Mixed_6b.forward(x))));
-        let x = self.Mixed_7c.forward(self.Mixed_7b.forward(self.Mixed_7a.forward(x)));
+        let x = self.Mixed_6e.forward(
+            self.Mixed_6d
+                .forward(self.Mixed_6c.forward(self.Mixed_6b.forward(x))),
+        );
+        let x = self
+            .Mixed_7c
+            .forward(self.Mixed_7b.forward(self.Mixed_7a.forward(x)));
         self.dropout.forward(self.avgpool.forward(x).flatten(1, 3))
     }
 }

@@ -47,7 +47,9 @@ pub fn batch_norm(channels: usize, epsilon: f64, device: &Device) -> BatchNorm {
 pub fn max_pool(kernel: usize, stride: usize, padding: usize) -> MaxPool2d {
     MaxPool2dConfig::new([kernel, kernel])
         .with_strides([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
         .init()
 }
 

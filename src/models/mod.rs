@@ -138,17 +138,67 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
         torch_normalization: MNIST,
         backbone: |_, _, device| Backbone::Cnn(cnn::Cnn::new(device)),
     },
-    resnet!("resnet18", resnet::RESNET18, "ResNet-18 (11.7M params), torchvision layout"),
-    resnet!("resnet34", resnet::RESNET34, "ResNet-34 (21.8M params), torchvision layout"),
-    resnet!("resnet50", resnet::RESNET50, "ResNet-50 (25.6M params), torchvision layout"),
-    resnet!("resnet101", resnet::RESNET101, "ResNet-101 (44.5M params), torchvision layout"),
-    resnet!("resnet152", resnet::RESNET152, "ResNet-152 (60.2M params), torchvision layout"),
-    vgg!("vgg11", vgg::VGG11, false, "VGG-11 (132.9M params), torchvision layout"),
-    vgg!("vgg11_bn", vgg::VGG11, true, "VGG-11 with batch norm, torchvision layout"),
-    vgg!("vgg16", vgg::VGG16, false, "VGG-16 (138.4M params), torchvision layout"),
-    vgg!("vgg16_bn", vgg::VGG16, true, "VGG-16 with batch norm, torchvision layout"),
-    vgg!("vgg19", vgg::VGG19, false, "VGG-19 (143.7M params), torchvision layout"),
-    vgg!("vgg19_bn", vgg::VGG19, true, "VGG-19 with batch norm, torchvision layout"),
+    resnet!(
+        "resnet18",
+        resnet::RESNET18,
+        "ResNet-18 (11.7M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet34",
+        resnet::RESNET34,
+        "ResNet-34 (21.8M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet50",
+        resnet::RESNET50,
+        "ResNet-50 (25.6M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet101",
+        resnet::RESNET101,
+        "ResNet-101 (44.5M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet152",
+        resnet::RESNET152,
+        "ResNet-152 (60.2M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg11",
+        vgg::VGG11,
+        false,
+        "VGG-11 (132.9M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg11_bn",
+        vgg::VGG11,
+        true,
+        "VGG-11 with batch norm, torchvision layout"
+    ),
+    vgg!(
+        "vgg16",
+        vgg::VGG16,
+        false,
+        "VGG-16 (138.4M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg16_bn",
+        vgg::VGG16,
+        true,
+        "VGG-16 with batch norm, torchvision layout"
+    ),
+    vgg!(
+        "vgg19",
+        vgg::VGG19,
+        false,
+        "VGG-19 (143.7M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg19_bn",
+        vgg::VGG19,
+        true,
+        "VGG-19 with batch norm, torchvision layout"
+    ),
     ArchInfo {
         name: "inception_v3",
         summary: "Inception v3 (27.2M params), 299x299, torchvision layout",
@@ -160,7 +210,10 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
         // Its ImageNet weights were trained with transform_input: inputs scaled to [-1, 1].
         torch_normalization: ([0.5; 3], [0.5; 3]),
         backbone: |o, classes, d| {
-            Backbone::Inception(inception::Inception3::new(o.aux_logits.then_some(classes), d))
+            Backbone::Inception(inception::Inception3::new(
+                o.aux_logits.then_some(classes),
+                d,
+            ))
         },
     },
 ];
@@ -180,8 +233,10 @@ pub fn arch(name: &str) -> Result<&'static ArchInfo> {
     }
 }
 
-/// The feature extractor of any architecture.
+/// The feature extractor of any architecture. (One model exists per run, so the variants'
+/// different sizes cost nothing worth boxing for.)
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Backbone {
     Cnn(cnn::Cnn),
     ResNet(resnet::ResNet),
@@ -261,7 +316,10 @@ const HEAD_PREFIX: &str = "head.";
 /// (left by `nn.DataParallel`/DDP) is dropped.
 pub fn from_torch_name(arch: &ArchInfo, key: &str) -> String {
     let key = key.strip_prefix("module.").unwrap_or(key);
-    match key.strip_prefix(arch.torch_head).and_then(|r| r.strip_prefix('.')) {
+    match key
+        .strip_prefix(arch.torch_head)
+        .and_then(|r| r.strip_prefix('.'))
+    {
         Some(rest) => format!("{HEAD_PREFIX}{rest}"),
         None => format!("{BACKBONE_PREFIX}{key}"),
     }
@@ -271,7 +329,10 @@ pub fn from_torch_name(arch: &ArchInfo, key: &str) -> String {
 pub fn to_torch_name(arch: &ArchInfo, name: &str) -> String {
     match name.strip_prefix(HEAD_PREFIX) {
         Some(rest) => format!("{}.{rest}", arch.torch_head),
-        None => name.strip_prefix(BACKBONE_PREFIX).unwrap_or(name).to_string(),
+        None => name
+            .strip_prefix(BACKBONE_PREFIX)
+            .unwrap_or(name)
+            .to_string(),
     }
 }
 
@@ -289,7 +350,10 @@ mod tests {
             ("module.classifier.6.bias", "head.bias"),
         ] {
             assert_eq!(from_torch_name(vgg, torch), ours);
-            assert_eq!(to_torch_name(vgg, ours), torch.trim_start_matches("module."));
+            assert_eq!(
+                to_torch_name(vgg, ours),
+                torch.trim_start_matches("module.")
+            );
         }
         // `fc2` is the cnn's head, `fc1` is not.
         let cnn = arch("cnn").unwrap();

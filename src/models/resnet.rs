@@ -4,10 +4,10 @@
 //! stride 1, no max-pool), for 28×28 and 32×32 images.
 
 use burn::module::ParamGroup;
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::AdaptiveAvgPool2d;
 use burn::nn::pool::AdaptiveAvgPool2dConfig;
 use burn::nn::{BatchNorm, Relu};
-use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 use super::layers::{Layer, batch_norm, conv, max_pool, sequential, union};
@@ -19,11 +19,26 @@ pub struct Depth {
     pub bottleneck: bool,
 }
 
-pub const RESNET18: Depth = Depth { blocks: [2, 2, 2, 2], bottleneck: false };
-pub const RESNET34: Depth = Depth { blocks: [3, 4, 6, 3], bottleneck: false };
-pub const RESNET50: Depth = Depth { blocks: [3, 4, 6, 3], bottleneck: true };
-pub const RESNET101: Depth = Depth { blocks: [3, 4, 23, 3], bottleneck: true };
-pub const RESNET152: Depth = Depth { blocks: [3, 8, 36, 3], bottleneck: true };
+pub const RESNET18: Depth = Depth {
+    blocks: [2, 2, 2, 2],
+    bottleneck: false,
+};
+pub const RESNET34: Depth = Depth {
+    blocks: [3, 4, 6, 3],
+    bottleneck: false,
+};
+pub const RESNET50: Depth = Depth {
+    blocks: [3, 4, 6, 3],
+    bottleneck: true,
+};
+pub const RESNET101: Depth = Depth {
+    blocks: [3, 4, 23, 3],
+    bottleneck: true,
+};
+pub const RESNET152: Depth = Depth {
+    blocks: [3, 8, 36, 3],
+    bottleneck: true,
+};
 
 impl Depth {
     /// Length of the feature vector: the last stage's channels.
@@ -120,7 +135,10 @@ impl ResNet {
         let (conv1, maxpool) = if small_input {
             (conv([3, 64], [3, 3], 1, [1, 1], false, device), None)
         } else {
-            (conv([3, 64], [7, 7], 2, [3, 3], false, device), Some(max_pool(3, 2, 1)))
+            (
+                conv([3, 64], [7, 7], 2, [3, 3], false, device),
+                Some(max_pool(3, 2, 1)),
+            )
         };
         let mut c_in = 64;
         let mut stage = |i: usize| {

@@ -36,7 +36,14 @@ impl Vgg {
                 features.push(Layer::MaxPool(max_pool(2, 2, 0)));
                 continue;
             }
-            features.push(Layer::Conv(conv([c_in, c], [3, 3], 1, [1, 1], true, device)));
+            features.push(Layer::Conv(conv(
+                [c_in, c],
+                [3, 3],
+                1,
+                [1, 1],
+                true,
+                device,
+            )));
             if batch_norm_ {
                 features.push(Layer::Bn(batch_norm(c, 1e-5, device)));
             }

@@ -560,7 +560,12 @@ mod tests {
     #[test]
     fn weight_decay_skips_biases() {
         let device = crate::training_device();
-        let model = Classifier::new(models::arch("cnn").unwrap(), &Default::default(), 3, &device);
+        let model = Classifier::new(
+            models::arch("cnn").unwrap(),
+            &Default::default(),
+            3,
+            &device,
+        );
         let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
         let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
         let loss = CrossEntropyLossConfig::new()

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use pretune::ImageSet;
 use pretune::data::idx::encode_idx;
@@ -31,6 +32,7 @@ pub fn squares(per_class: usize, classes: usize, seed: u64) -> ImageSet {
         labels.push(c);
     }
     ImageSet {
+        channels: 1,
         height: 28,
         width: 28,
         pixels,
@@ -71,4 +73,40 @@ pub fn fashion_mnist() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// Run the `pretune` binary.
+pub fn pretune(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pretune"))
+        .args(args)
+        .output()
+        .expect("run pretune")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let out = pretune(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "pretune {args:?} failed:\n{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs pretune expecting exit code 2 and a one-line error without a panic; returns stderr.
+pub fn input_error(args: &[&str]) -> String {
+    let out = pretune(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "pretune {args:?}: expected exit 2, stderr:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
 }
