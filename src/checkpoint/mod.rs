@@ -81,6 +81,53 @@ pub struct Meta {
     pub weights_sha256: String,
 }
 
+/// Largest image side a checkpoint may declare: a bound on what loading its inputs allocates.
+const MAX_SIDE: usize = 4096;
+
+impl Meta {
+    /// Parse and check `pretune.json`: readable, not from a newer pretune, a known architecture
+    /// whose input it matches, sane sizes and normalisation, at least 2 classes.
+    pub fn parse(text: &str) -> Result<(Meta, &'static ArchInfo)> {
+        let meta: Meta = serde_json::from_str(text)
+            .map_err(|e| input_error!("not valid pretune metadata: {e}"))?;
+        if meta.format_version > FORMAT_VERSION {
+            bail_input!(
+                "format version {} is newer than this pretune understands ({FORMAT_VERSION}); upgrade pretune",
+                meta.format_version
+            );
+        }
+        let arch = models::arch(&meta.architecture)?;
+        arch.check(&meta.model_options)?;
+        let input = &meta.input;
+        if input.channels != arch.input[0]
+            || !(1..=MAX_SIDE).contains(&input.height)
+            || !(1..=MAX_SIDE).contains(&input.width)
+        {
+            bail_input!(
+                "input {}x{}x{} does not suit {} ({} channels, sides 1 to {MAX_SIDE})",
+                input.channels,
+                input.height,
+                input.width,
+                arch.name,
+                arch.input[0]
+            );
+        }
+        if !input.normalization.fits(input.channels) {
+            bail_input!(
+                "the input normalisation must have one finite mean and one positive std per channel ({})",
+                input.channels
+            );
+        }
+        if meta.class_names.len() < 2 {
+            bail_input!(
+                "lists {} classes, expected at least 2",
+                meta.class_names.len()
+            );
+        }
+        Ok((meta, arch))
+    }
+}
+
 /// The training data of a run, as far as it is needed to repeat it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DataRecord {
@@ -187,33 +234,8 @@ impl Checkpoint {
         }
         let text = std::fs::read_to_string(&meta_path)
             .with_context(|| format!("{}: cannot read", meta_path.display()))?;
-        let meta: Meta = serde_json::from_str(&text).map_err(|e| {
-            input_error!("{}: not valid pretune metadata: {e}", meta_path.display())
-        })?;
-        if meta.format_version > FORMAT_VERSION {
-            bail_input!(
-                "{}: format version {} is newer than this pretune understands ({FORMAT_VERSION}); upgrade pretune",
-                meta_path.display(),
-                meta.format_version
-            );
-        }
-        let arch = models::arch(&meta.architecture)
-            .and_then(|a| a.check(&meta.model_options).map(|_| a))
-            .map_err(|e| input_error!("{}: {e}", meta_path.display()))?;
-        if !meta.input.normalization.fits(meta.input.channels) {
-            bail_input!(
-                "{}: the input normalisation must have one mean and one positive std per channel ({})",
-                meta_path.display(),
-                meta.input.channels
-            );
-        }
-        if meta.class_names.len() < 2 {
-            bail_input!(
-                "{}: lists {} classes, expected at least 2",
-                meta_path.display(),
-                meta.class_names.len()
-            );
-        }
+        let (meta, arch) =
+            Meta::parse(&text).map_err(|e| input_error!("{}: {e}", meta_path.display()))?;
         let weights_path = dir.join(WEIGHTS_FILE);
         let weights = std::fs::read(&weights_path)
             .with_context(|| format!("{}: cannot read the weights", weights_path.display()))?;

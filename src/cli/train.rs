@@ -350,6 +350,18 @@ fn execute(
                 "kept epoch",
                 format!("{} of {}", meta.best_epoch, meta.history.len())
             ),
+            (
+                "images",
+                format!(
+                    "{} train, {} val{}",
+                    sets.train.len(),
+                    sets.val.len(),
+                    match sets.skipped {
+                        0 => String::new(),
+                        n => format!(", {n} unreadable skipped"),
+                    }
+                )
+            ),
             ("train accuracy", pct(Some(best.train_accuracy))),
             ("val accuracy", pct(best.val_accuracy)),
             (

@@ -179,8 +179,10 @@ impl ImageSet {
 #[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
 pub struct DataSpec {
     /// Dataset: a directory of IDX files (train-images-idx3-ubyte[.gz], t10k-…, e.g.
-    /// /usr/share/datasets/fashion-mnist) or a CSV image file (e.g. scikit-learn's digits.csv.gz,
-    /// every 5th row its test split). Images are resized to the model's input.
+    /// /usr/share/datasets/fashion-mnist), an image folder (one sub-folder of PNG/JPEG files per
+    /// class, optionally under train/ and test/), CIFAR-10 binary batches, or a CSV image file
+    /// (e.g. scikit-learn's digits.csv.gz, every 5th row its test split). Images are resized to
+    /// the model's input and converted to its channels.
     #[arg(long)]
     pub data: PathBuf,
     /// Classes to train on: indices, ranges or names, e.g. `0-4`, `5,7,9`, `Sandal,Bag`, `all`.
