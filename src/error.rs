@@ -18,8 +18,13 @@ macro_rules! bail_input {
     ($($arg:tt)*) => { return Err($crate::input_error!($($arg)*)) };
 }
 
-/// Whether an error is the user's to fix: an [`InputError`] or an I/O error anywhere in its chain.
+/// Whether an error is the user's to fix: an [`InputError`] or an I/O error (a missing or
+/// unreadable file) anywhere in its chain — but not a full disk, which is the machine's.
 pub fn is_input_error(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.is::<InputError>() || e.is::<std::io::Error>())
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    err.chain().any(|e| {
+        e.is::<InputError>()
+            || e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| !matches!(io.kind(), StorageFull | FileTooLarge | QuotaExceeded))
+    })
 }

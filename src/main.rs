@@ -5,9 +5,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     // Like other Unix tools, stop quietly when the reader of our output goes away (`| head`)
     // instead of panicking on the failed write.
+    // And when a file size limit (`ulimit -f`) is hit, fail the write with an error we can
+    // report (the default is to die silently), as when the disk is full.
     #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let cli = pretune::cli::Cli::parse();
     match pretune::cli::run(cli) {

@@ -254,7 +254,7 @@ fn bad_flags_and_checkpoints_are_exit_2() {
     claim("resnet18");
     let err = input_error(&["eval", "--model", s(&run), "--data", s(&data)]);
     assert!(
-        err.contains("model.safetensors") && err.contains("does not fit the resnet18"),
+        err.contains("pretune.json") && err.contains("does not suit resnet18"),
         "{err}"
     );
     claim("alexnet");

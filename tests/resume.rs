@@ -74,9 +74,18 @@ fn killed_runs_resume_to_identical_weights() {
         "a finished run leaves no resume state"
     );
 
-    // Kill at different moments, again and again, until the run completes.
+    // Kill at pseudo-random moments (seeded, so a failure repeats), again and again, until the
+    // run completes; resume alternately with `pretune resume DIR` and `pretrain --resume DIR`.
     let mut resumed = 0;
-    for (trial, first_kill) in [120u64, 260, 400, 560, 700].into_iter().enumerate() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random_ms = move |lo: u64, hi: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (state >> 33) % (hi - lo)
+    };
+    for trial in 0..10 {
+        let first_kill = random_ms(80, 800);
         let dir = tmp.path().join(format!("killed{trial}"));
         let args = run(&dir);
         let mut finished = kill_after(
@@ -91,13 +100,17 @@ fn killed_runs_resume_to_identical_weights() {
             assert!(kills < 40, "the run never finished");
             let child = if dir.join("resume.state").exists() {
                 resumed += 1;
-                pretune(&["resume", dir.to_str().unwrap()]).spawn().unwrap()
+                let dir = dir.to_str().unwrap();
+                match resumed % 2 {
+                    0 => pretune(&["resume", dir]).spawn().unwrap(),
+                    _ => pretune(&["pretrain", "--resume", dir]).spawn().unwrap(),
+                }
             } else {
                 pretune(&args.iter().map(String::as_str).collect::<Vec<_>>())
                     .spawn()
                     .unwrap()
             };
-            finished = kill_after(child, 250 + 50 * kills);
+            finished = kill_after(child, random_ms(150, 500) + 50 * kills);
         }
         let got = meta(&dir);
         assert_eq!(
@@ -116,7 +129,7 @@ fn killed_runs_resume_to_identical_weights() {
         assert_eq!(got["best_epoch"], expected["best_epoch"]);
     }
     assert!(
-        resumed >= 5,
+        resumed >= 10,
         "only {resumed} resumes: the kills came too late to test anything"
     );
 }

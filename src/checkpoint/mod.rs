@@ -314,6 +314,15 @@ impl Checkpoint {
                 self.arch.name
             );
         }
+        if !result.unused.is_empty() {
+            bail_input!(
+                "{}: holds {} tensor(s) the {} architecture does not have: {}",
+                file.display(),
+                result.unused.len(),
+                self.arch.name,
+                result.unused.join(", ")
+            );
+        }
         if !result.missing.is_empty() {
             let names: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
             bail_input!(

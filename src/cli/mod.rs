@@ -38,9 +38,9 @@ enum Command {
     /// The proof: pretrain, learn new classes from few labels three ways, write a report with charts.
     Demo(demo::DemoArgs),
     /// Train a model from scratch on a dataset (the source task).
-    Pretrain(train::PretrainArgs),
+    Pretrain(train::Resumable<train::PretrainArgs>),
     /// Start from a checkpoint's backbone, put on a new head for new classes, and train.
-    Finetune(train::FinetuneArgs),
+    Finetune(train::Resumable<train::FinetuneArgs>),
     /// Continue an interrupted pretrain or finetune run from its output directory.
     Resume(train::ResumeArgs),
     /// Score a checkpoint on a labelled split: accuracy, per-class metrics, confusion matrix.
@@ -69,8 +69,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Demo(args) => demo::run(args),
-        Command::Pretrain(args) => train::pretrain(args),
-        Command::Finetune(args) => train::finetune(args),
+        Command::Pretrain(args) => args.run(train::pretrain),
+        Command::Finetune(args) => args.run(train::finetune),
         Command::Eval(args) => eval::run(args),
         Command::Resume(args) => train::resume(args),
         Command::LrFind(args) => lr_find::run(args),

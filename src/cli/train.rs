@@ -19,6 +19,59 @@ use crate::{bail_input, input_error, training_device};
 /// The resume state's file name inside the output directory; removed when the run completes.
 pub const STATE_FILE: &str = "resume.state";
 
+/// A new run's flags, or `--resume DIR` alone to continue an interrupted one (as
+/// `pretune resume DIR` does): `pretune pretrain|finetune --resume DIR`.
+#[derive(Debug)]
+pub enum Resumable<A> {
+    Resume(PathBuf),
+    Start(A),
+}
+
+const RESUME: &str = "resume";
+
+impl<A: Args> Args for Resumable<A> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        A::augment_args(cmd).arg(
+            clap::Arg::new(RESUME)
+                .long(RESUME)
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                // Alone on the line: the other flags are stored in DIR.
+                .exclusive(true)
+                .help("Continue the interrupted run in DIR with the data and recipe stored there")
+                .display_order(0),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl<A: clap::FromArgMatches> clap::FromArgMatches for Resumable<A> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        match matches.get_one::<PathBuf>(RESUME) {
+            Some(dir) => Ok(Resumable::Resume(dir.clone())),
+            None => A::from_arg_matches(matches).map(Resumable::Start),
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl<A> Resumable<A> {
+    /// Continue the run, or start it with `start`.
+    pub fn run(self, start: fn(A) -> Result<()>) -> Result<()> {
+        match self {
+            Resumable::Resume(dir) => resume(ResumeArgs { dir }),
+            Resumable::Start(args) => start(args),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PretrainArgs {
     /// Architecture to train: cnn (the classic small CNN for 28x28 grayscale), resnet18/34/50/
@@ -333,42 +386,44 @@ fn execute(
         .sum::<f64>()
         / meta.history.len() as f64;
     let pct = |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-    println!(
-        "{}",
-        super::facts_table(&[
-            ("checkpoint", out.display().to_string()),
-            (
-                "model",
-                format!(
-                    "{} ({} params), {} classes",
-                    meta.architecture,
-                    outcome.model.num_params(),
-                    meta.class_names.len()
-                )
+    let skipped: usize = meta.history.iter().map(|r| r.skipped_steps).sum();
+    let mut facts = vec![
+        ("checkpoint", out.display().to_string()),
+        (
+            "model",
+            format!(
+                "{} ({} params), {} classes",
+                meta.architecture,
+                outcome.model.num_params(),
+                meta.class_names.len()
             ),
-            (
-                "kept epoch",
-                format!("{} of {}", meta.best_epoch, meta.history.len())
+        ),
+        (
+            "kept epoch",
+            format!("{} of {}", meta.best_epoch, meta.history.len()),
+        ),
+        (
+            "images",
+            format!(
+                "{} train, {} val{}",
+                sets.train.len(),
+                sets.val.len(),
+                match sets.skipped {
+                    0 => String::new(),
+                    n => format!(", {n} unreadable skipped"),
+                }
             ),
-            (
-                "images",
-                format!(
-                    "{} train, {} val{}",
-                    sets.train.len(),
-                    sets.val.len(),
-                    match sets.skipped {
-                        0 => String::new(),
-                        n => format!(", {n} unreadable skipped"),
-                    }
-                )
-            ),
-            ("train accuracy", pct(Some(best.train_accuracy))),
-            ("val accuracy", pct(best.val_accuracy)),
-            (
-                "time",
-                format!("{seconds:.1} s ({train_rate:.0} train img/s)")
-            ),
-        ])
-    );
+        ),
+        ("train accuracy", pct(Some(best.train_accuracy))),
+        ("val accuracy", pct(best.val_accuracy)),
+        (
+            "time",
+            format!("{seconds:.1} s ({train_rate:.0} train img/s)"),
+        ),
+    ];
+    if skipped > 0 {
+        facts.push(("non-finite steps skipped", skipped.to_string()));
+    }
+    println!("{}", super::facts_table(&facts));
     Ok(())
 }

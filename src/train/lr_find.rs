@@ -52,7 +52,7 @@ pub fn lr_find(
         let chunk: Vec<usize> = order.drain(..recipe.batch_size.min(order.len())).collect();
         let lr = start * (end / start).powf(i as f64 / (steps - 1) as f64);
         let logits = model.forward(batch::images(train, &chunk, norm, &device));
-        let (updated, loss, _) = optimise(
+        let done = optimise(
             model,
             logits,
             batch::labels(train, &chunk, &device),
@@ -60,7 +60,8 @@ pub fn lr_find(
             &mut optim,
             lr.into(),
         );
-        model = updated;
+        model = done.model;
+        let loss = done.loss;
         // Exponential moving average, debiased, as fastai does.
         avg = 0.98 * avg + 0.02 * loss;
         let smoothed = avg / (1.0 - 0.98f64.powi(i as i32 + 1));

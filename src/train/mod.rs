@@ -50,6 +50,9 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training throughput (validation excluded).
     pub images_per_second: f64,
+    /// Steps skipped for a non-finite loss (`--skip-nonfinite`).
+    #[serde(default)]
+    pub skipped_steps: usize,
 }
 
 /// The trained model and how it got there.
@@ -157,6 +160,7 @@ pub fn fit(
                 loss_sum: 0.0,
                 correct: 0,
                 seen: 0,
+                skipped: 0,
                 ..progress
             };
             optim_state = None;
@@ -229,7 +233,7 @@ pub fn fit(
                     }
                 };
                 let y = batch::labels(train, chunk, &device);
-                let (updated, loss, hits) = optimise(
+                let done = optimise(
                     model,
                     logits,
                     y,
@@ -237,10 +241,22 @@ pub fn fit(
                     &mut optim,
                     learning_rates(lr, &groups),
                 );
-                model = updated;
-                progress.loss_sum += loss * chunk.len() as f64;
-                progress.correct += hits;
-                progress.seen += chunk.len();
+                model = done.model;
+                if done.applied {
+                    progress.loss_sum += done.loss * chunk.len() as f64;
+                    progress.correct += done.hits;
+                    progress.seen += chunk.len();
+                } else if recipe.skip_nonfinite {
+                    progress.skipped += 1;
+                } else {
+                    bar.finish_and_clear();
+                    return Err(Diverged {
+                        epoch,
+                        step: step + 1,
+                        loss: done.loss,
+                    }
+                    .into());
+                }
                 progress.steps_done = step + 1;
                 bar.inc(chunk.len() as u64);
                 let rate = progress.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -286,13 +302,8 @@ pub fn fit(
                 lr,
                 seconds: started.elapsed().as_secs_f64(),
                 images_per_second: progress.seen as f64 / train_seconds.max(1e-9),
+                skipped_steps: progress.skipped,
             };
-            if !record.train_loss.is_finite() {
-                anyhow::bail!(
-                    "training diverged at epoch {epoch} (loss is {}); try a lower --lr",
-                    record.train_loss
-                );
-            }
             bar.finish_and_clear();
             if !options.quiet {
                 println!("{}", epoch_line(&record, total_epochs));
@@ -318,6 +329,7 @@ pub fn fit(
                 loss_sum: 0.0,
                 correct: 0,
                 seen: 0,
+                skipped: 0,
                 ..progress
             };
             if let Some(patience) = recipe.patience
@@ -382,6 +394,9 @@ fn mix(seed: u64, epoch: u64, step: u64) -> u64 {
 
 /// One optimisation step from a batch's `logits` and labels `y`: the updated model, the batch's
 /// mean loss and how many predictions were right.
+/// One optimisation step on a batch's logits, unless the loss is not finite: then nothing is
+/// updated and `applied` is false. Returns the model, the batch's mean loss and its correct
+/// predictions.
 fn optimise(
     model: Classifier,
     logits: Tensor<2>,
@@ -389,7 +404,7 @@ fn optimise(
     loss_fn: &CrossEntropyLoss,
     optim: &mut ModuleOptimizer,
     lr: ModuleLearningRate,
-) -> (Classifier, f64, usize) {
+) -> Step {
     let hits = logits
         .clone()
         .argmax(1)
@@ -399,12 +414,42 @@ fn optimise(
         .sum();
     let loss = loss_fn.forward(logits, y);
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
+    let hits = hits.into_scalar::<i64>() as usize;
+    if !loss_value.is_finite() {
+        return Step {
+            model,
+            loss: loss_value,
+            hits,
+            applied: false,
+        };
+    }
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    (
-        optim.step(lr, model, grads),
-        loss_value,
-        hits.into_scalar::<i64>() as usize,
-    )
+    Step {
+        model: optim.step(lr, model, grads),
+        loss: loss_value,
+        hits,
+        applied: true,
+    }
+}
+
+struct Step {
+    model: Classifier,
+    loss: f64,
+    hits: usize,
+    applied: bool,
+}
+
+/// A loss that is no longer a number stopped the run.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "training diverged at epoch {epoch}, step {step}: the loss is {loss}. Nothing saved before \
+     this step was touched; try a lower --lr or --grad-clip, or --skip-nonfinite to skip such \
+     steps"
+)]
+pub struct Diverged {
+    pub epoch: usize,
+    pub step: usize,
+    pub loss: f64,
 }
 
 /// Mean loss (plain cross-entropy, whatever the training loss) and accuracy on validation inputs.
@@ -534,8 +579,12 @@ fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
         (Some(l), Some(a)) => format!("  val_loss {l:.4}  val_acc {a:.4}"),
         _ => String::new(),
     };
+    let skipped = match r.skipped_steps {
+        0 => String::new(),
+        n => format!("  ({n} non-finite steps skipped)"),
+    };
     format!(
-        "epoch {:>w$}/{epochs} {:<4}  loss {:.4}  acc {:.4}{val}  lr {:.2e}  {:.0} img/s  {:.1}s",
+        "epoch {:>w$}/{epochs} {:<4}  loss {:.4}  acc {:.4}{val}  lr {:.2e}  {:.0} img/s  {:.1}s{skipped}",
         r.epoch,
         r.phase,
         r.train_loss,

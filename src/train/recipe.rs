@@ -71,6 +71,10 @@ pub struct Recipe {
     /// Seed for weight init, data split, order and augmentation: same seed + same data ⇒ same model.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Skip (and count) optimisation steps whose loss is NaN or infinite instead of stopping.
+    #[arg(long)]
+    #[serde(default)]
+    pub skip_nonfinite: bool,
 }
 
 impl Recipe {

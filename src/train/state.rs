@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use bincode::Options;
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -15,7 +16,7 @@ use crate::checkpoint::write_atomic;
 use crate::models::Classifier;
 use crate::{bail_input, input_error};
 
-const MAGIC: &[u8; 16] = b"PRETUNE-STATE-2\n";
+const MAGIC: &[u8; 16] = b"PRETUNE-STATE-3\n";
 
 /// How far a run has got.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -30,6 +31,8 @@ pub struct Progress {
     pub loss_sum: f64,
     pub correct: usize,
     pub seen: usize,
+    /// Steps of the current epoch skipped for a non-finite loss (`--skip-nonfinite`).
+    pub skipped: usize,
     pub history: Vec<EpochRecord>,
     /// Epoch whose weights are the best so far, and its validation accuracy.
     pub best_epoch: usize,
@@ -111,7 +114,11 @@ pub fn load(
         parts.push(part);
         at += 8 + part.len();
     }
-    let header: Header = bincode::deserialize(parts[0])
+    // Bounded by the part's length: a damaged length field cannot make us allocate more.
+    let header: Header = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(parts[0].len() as u64)
+        .deserialize(parts[0])
         .map_err(|e| input_error!("{shown}: damaged resume state: {e}"))?;
     let run: serde_json::Value = serde_json::from_str(&header.run)
         .map_err(|e| input_error!("{shown}: damaged run description: {e}"))?;
