@@ -1,7 +1,8 @@
-//! Throughput of the seed CNN in pretune (Burn flex): full train steps and inference.
+//! Throughput of a vision model in pretune (Burn flex): full train steps and inference.
+//! `--model cnn` (the seed CNN, 1×28×28) or `--model resnet18` (small-input, 3×32×32).
 //! Prints one JSON line; `bench/run.sh` runs it beside `bench/torch_cnn.py` and prints ratios.
 //!
-//!   cargo bench --bench cnn -- --threads 2 --batch 64 --steps 100
+//!   cargo bench --bench cnn -- --model cnn --threads 2 --batch 64 --steps 100
 
 use std::time::Instant;
 
@@ -20,7 +21,32 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+fn model_arg() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "cnn".into())
+}
+
 fn main() {
+    let name = model_arg();
+    let (arch, options) = match name.as_str() {
+        "cnn" => (
+            models::arch("cnn").unwrap(),
+            models::ModelOptions::default(),
+        ),
+        "resnet18" => (
+            models::arch("resnet18").unwrap(),
+            models::ModelOptions {
+                small_input: true,
+                ..Default::default()
+            },
+        ),
+        other => panic!("--model {other}: cnn or resnet18"),
+    };
+    let [c, h, w] = arch.input_for(&options);
     let (threads, batch, steps) = (arg("--threads", 2), arg("--batch", 64), arg("--steps", 100));
     let (warmup, infer_batch, infer_steps) = (
         arg("--warmup", 10),
@@ -34,13 +60,8 @@ fn main() {
 
     let device = pretune::training_device();
     device.seed(0);
-    let mut model = Classifier::new(
-        models::arch("cnn").unwrap(),
-        &Default::default(),
-        10,
-        &device,
-    );
-    let x = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let mut model = Classifier::new(arch, &options, 10, &device);
+    let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<1, Int>::from_data(
         TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),
         &device,
@@ -66,7 +87,7 @@ fn main() {
     let model = model.valid();
     let plain = device.without_autodiff();
     let xi = Tensor::<4>::random(
-        [infer_batch, 1, 28, 28],
+        [infer_batch, c, h, w],
         Distribution::Normal(0.0, 1.0),
         &plain,
     );
@@ -79,7 +100,7 @@ fn main() {
     }
     let infer = (infer_steps * infer_batch) as f64 / started.elapsed().as_secs_f64();
     println!(
-        "{{\"framework\": \"pretune {} (burn flex)\", \"threads\": {threads}, \"batch\": {batch}, \"train_images_per_s\": {train:.1}, \"infer_images_per_s\": {infer:.1}}}",
+        "{{\"framework\": \"pretune {} (burn flex)\", \"model\": \"{name}\", \"threads\": {threads}, \"batch\": {batch}, \"train_images_per_s\": {train:.1}, \"infer_images_per_s\": {infer:.1}}}",
         env!("CARGO_PKG_VERSION")
     );
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Side-by-side CPU benchmark of the seed CNN: pretune (Burn flex) vs PyTorch.
+# Side-by-side CPU benchmark of a vision model: pretune (Burn flex) vs PyTorch.
 #
 #   bench/run.sh                  # build + run ROUNDS alternating rounds, print table
 #   bench/run.sh --table FILE     # only print the table for an existing .jsonl
 #
-# Env: THREADS (2), BATCH (64), STEPS (100), ROUNDS (3),
+# Env: MODEL (cnn | resnet18: small-input, 3x32x32), THREADS (2), BATCH (64), STEPS (100), ROUNDS (3),
 #      PYTHON (/opt/torch-venv/bin/python, needs torch; see bench/torch_cnn.py).
 # Raw JSON lines go to bench/results/latest.jsonl.
 # Run on a quiet machine: with 2 cores, a concurrent build makes 2-thread numbers
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-THREADS=${THREADS:-2} BATCH=${BATCH:-64} STEPS=${STEPS:-100} ROUNDS=${ROUNDS:-3}
+MODEL=${MODEL:-cnn} THREADS=${THREADS:-2} BATCH=${BATCH:-64} STEPS=${STEPS:-100} ROUNDS=${ROUNDS:-3}
 PYTHON=${PYTHON:-/opt/torch-venv/bin/python}
 OUT=bench/results/latest.jsonl
 
@@ -47,7 +47,7 @@ cargo bench --bench cnn --no-run
 
 mkdir -p bench/results
 : > "$OUT"
-ARGS=(--threads "$THREADS" --batch "$BATCH" --steps "$STEPS")
+ARGS=(--model "$MODEL" --threads "$THREADS" --batch "$BATCH" --steps "$STEPS")
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r/$ROUNDS: pretune ..." >&2
   cargo bench -q --bench cnn -- "${ARGS[@]}" | grep '^{' | tail -n1 | tee -a "$OUT" >&2

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch CPU benchmark of the pretune "seed CNN" (for side-by-side with bench/cnn.rs).
+"""PyTorch CPU benchmark of pretune's vision models (for side-by-side with bench/cnn.rs):
+--model cnn (the seed CNN, 1x28x28) or resnet18 (torchvision's, with the small-input stem,
+3x32x32; needs torchvision).
 
 Prints exactly one JSON line on stdout:
 {"framework": "pytorch <version>", "threads": T, "batch": B,
@@ -24,8 +26,17 @@ def seed_cnn() -> nn.Module:
     )
 
 
+def resnet18_small() -> nn.Module:
+    import torchvision
+    m = torchvision.models.resnet18(num_classes=10)
+    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    m.maxpool = nn.Identity()
+    return m
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", choices=["cnn", "resnet18"], default="cnn")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=100, help="timed train steps")
@@ -36,13 +47,14 @@ def main() -> None:
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = seed_cnn()
+    model = seed_cnn() if a.model == "cnn" else resnet18_small()
+    shape = (1, 28, 28) if a.model == "cnn" else (3, 32, 32)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     # Data is made once, before any timing.
-    x = torch.randn(a.batch, 1, 28, 28)
+    x = torch.randn(a.batch, *shape)
     y = torch.randint(0, 10, (a.batch,))
-    xi = torch.randn(a.infer_batch, 1, 28, 28)
+    xi = torch.randn(a.infer_batch, *shape)
 
     def train_step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -69,6 +81,7 @@ def main() -> None:
 
     print(json.dumps({
         "framework": f"pytorch {torch.__version__}",
+        "model": a.model,
         "threads": a.threads,
         "batch": a.batch,
         "train_images_per_s": round(a.steps * a.batch / train_s, 1),

@@ -12,6 +12,7 @@ pub mod infer;
 pub mod metrics;
 pub mod models;
 pub mod report;
+pub mod text;
 pub mod train;
 
 pub use checkpoint::Checkpoint;

@@ -2,6 +2,7 @@
 
 mod convert;
 mod demo;
+mod embed;
 mod eval;
 mod lr_find;
 mod predict;
@@ -53,6 +54,8 @@ enum Command {
     Import(convert::ImportArgs),
     /// Write a checkpoint as PyTorch weights (torchvision names) that load_state_dict accepts.
     Export(convert::ExportArgs),
+    /// Sentence embeddings (sentence-transformers' mean pooling) from a BERT model directory.
+    Embed(embed::EmbedArgs),
 }
 
 /// Run the parsed command line.
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Import(args) => convert::import(args),
         Command::Export(args) => convert::export(args),
+        Command::Embed(args) => embed::run(args),
     }
 }
 

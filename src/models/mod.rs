@@ -6,6 +6,7 @@
 //! the PyTorch classifier layer ([`ArchInfo::torch_head`]) is our `head`, everything else is
 //! `backbone.` + its PyTorch name (see [`from_torch_name`], [`to_torch_name`]).
 
+pub mod bert;
 pub mod cnn;
 pub mod inception;
 mod layers;

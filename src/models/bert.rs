@@ -1,0 +1,304 @@
+//! A BERT encoder laid out as Hugging Face's `BertModel`, so its checkpoints load name for name
+//! (`embeddings.word_embeddings`, `encoder.layer.N.attention.self.query`, …; see
+//! [`from_hf_name`]). Post-LayerNorm, exact (erf) GELU, absolute positions, token types, and an
+//! attention mask so padding never changes a result.
+#![allow(non_snake_case)] // field names are Hugging Face's
+
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+    Linear, LinearConfig,
+};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, softmax};
+use serde::{Deserialize, Serialize};
+
+/// The sizes of a BERT model: Hugging Face's `config.json` fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_types")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+}
+
+fn default_positions() -> usize {
+    512
+}
+fn default_types() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+
+impl BertConfig {
+    /// Check what this implementation supports; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.hidden_act != "gelu" {
+            return Err(format!(
+                "hidden_act {:?} is not supported (only \"gelu\")",
+                self.hidden_act
+            ));
+        }
+        let sizes = [
+            self.vocab_size,
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.num_attention_heads,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ];
+        if sizes.contains(&0) || sizes.iter().any(|&s| s > 1 << 20) {
+            return Err("sizes must be between 1 and 2^20".into());
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Embeddings {
+    word_embeddings: Embedding,
+    position_embeddings: Embedding,
+    token_type_embeddings: Embedding,
+    LayerNorm: LayerNorm,
+    dropout: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    dropout: Dropout,
+    heads: usize,
+}
+
+/// A dense layer, dropout, then LayerNorm of it plus the residual: HF's `BertSelfOutput` and
+/// `BertOutput`.
+#[derive(Module, Debug)]
+pub struct AddNorm {
+    dense: Linear,
+    LayerNorm: LayerNorm,
+    dropout: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// HF's `attention.self` (`self` is a Rust keyword).
+    self_attn: SelfAttention,
+    output: AddNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct Intermediate {
+    dense: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Layer {
+    attention: Attention,
+    intermediate: Intermediate,
+    output: AddNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder {
+    layer: Vec<Layer>,
+}
+
+#[derive(Module, Debug)]
+pub struct Pooler {
+    dense: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Bert {
+    embeddings: Embeddings,
+    encoder: Encoder,
+    /// The `[CLS]` pooler, when the checkpoint has one (sentence encoders do not use it).
+    pooler: Option<Pooler>,
+}
+
+/// Normal(0, 0.02) weights, as BERT initialises them.
+fn init() -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: 0.02,
+    }
+}
+
+fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(init())
+        .init(device)
+}
+
+fn add_norm(d_in: usize, c: &BertConfig, device: &Device) -> AddNorm {
+    AddNorm {
+        dense: linear(d_in, c.hidden_size, device),
+        LayerNorm: LayerNormConfig::new(c.hidden_size)
+            .with_epsilon(c.layer_norm_eps)
+            .init(device),
+        dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+    }
+}
+
+impl AddNorm {
+    fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        let x = self.dropout.forward(self.dense.forward(x));
+        self.LayerNorm.forward(x + residual)
+    }
+}
+
+impl Bert {
+    pub fn new(c: &BertConfig, pooler: bool, device: &Device) -> Self {
+        let h = c.hidden_size;
+        let embedding = |n: usize| {
+            EmbeddingConfig::new(n, h)
+                .with_initializer(init())
+                .init(device)
+        };
+        let layer = || Layer {
+            attention: Attention {
+                self_attn: SelfAttention {
+                    query: linear(h, h, device),
+                    key: linear(h, h, device),
+                    value: linear(h, h, device),
+                    dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
+                    heads: c.num_attention_heads,
+                },
+                output: add_norm(h, c, device),
+            },
+            intermediate: Intermediate {
+                dense: linear(h, c.intermediate_size, device),
+            },
+            output: add_norm(c.intermediate_size, c, device),
+        };
+        Bert {
+            embeddings: Embeddings {
+                word_embeddings: embedding(c.vocab_size),
+                position_embeddings: embedding(c.max_position_embeddings),
+                token_type_embeddings: embedding(c.type_vocab_size),
+                LayerNorm: LayerNormConfig::new(h)
+                    .with_epsilon(c.layer_norm_eps)
+                    .init(device),
+                dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            },
+            encoder: Encoder {
+                layer: (0..c.num_hidden_layers).map(|_| layer()).collect(),
+            },
+            pooler: pooler.then(|| Pooler {
+                dense: linear(h, h, device),
+            }),
+        }
+    }
+
+    /// Token ids `[B, T]`, token type ids `[B, T]` and the attention mask `[B, T]` (1 for
+    /// tokens, 0 for padding) → the last hidden states `[B, T, hidden]`.
+    pub fn forward(
+        &self,
+        ids: Tensor<2, Int>,
+        types: Tensor<2, Int>,
+        mask: Tensor<2>,
+    ) -> Tensor<3> {
+        let [b, t] = ids.dims();
+        let device = ids.device();
+        let positions = Tensor::<1, Int>::arange(0..t as i64, &device)
+            .reshape([1, t])
+            .expand([b, t]);
+        let e = &self.embeddings;
+        let x = e.word_embeddings.forward(ids)
+            + e.position_embeddings.forward(positions)
+            + e.token_type_embeddings.forward(types);
+        let mut x = e.dropout.forward(e.LayerNorm.forward(x));
+        // Padding gets a large negative score: its attention weight is exactly 0 after softmax.
+        let bias = (mask.ones_like() - mask)
+            .mul_scalar(-1e9)
+            .reshape([b, 1, 1, t]);
+        for layer in &self.encoder.layer {
+            x = layer.forward(x, bias.clone());
+        }
+        x
+    }
+}
+
+impl Layer {
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let attended = self.attention.self_attn.forward(x.clone(), bias);
+        let x = self.attention.output.forward(attended, x);
+        let h = gelu(self.intermediate.dense.forward(x.clone()));
+        self.output.forward(h, x)
+    }
+}
+
+impl SelfAttention {
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let [b, t, h] = x.dims();
+        let d = h / self.heads;
+        let split = |y: Tensor<3>| y.reshape([b, t, self.heads, d]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + bias;
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs.matmul(v).swap_dims(1, 2).reshape([b, t, h])
+    }
+}
+
+/// Mean of the hidden states over the tokens the mask keeps, then L2-normalised:
+/// sentence-transformers' embedding.
+pub fn mean_pool_normalized(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let [b, t, _] = hidden.dims();
+    let m = mask.reshape([b, t, 1]);
+    let summed = (hidden * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
+    let counts = m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
+    let mean = summed / counts;
+    let norm = mean
+        .clone()
+        .powi_scalar(2)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
+    mean / norm
+}
+
+/// Our name of a Hugging Face BERT tensor (`bert.` prefix optional), or `None` for tensors
+/// that are not weights (`position_ids`).
+pub fn from_hf_name(key: &str) -> Option<String> {
+    let key = key.strip_prefix("bert.").unwrap_or(key);
+    if key.ends_with("position_ids") {
+        return None;
+    }
+    Some(key.replace(".attention.self.", ".attention.self_attn."))
+}
+
+/// The Hugging Face name of one of our tensors.
+pub fn to_hf_name(name: &str) -> String {
+    name.replace(".attention.self_attn.", ".attention.self.")
+}

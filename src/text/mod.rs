@@ -1,0 +1,198 @@
+//! Text: Hugging Face BERT model directories, their tokenizer, and sentence embeddings.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use burn::module::Module;
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::checkpoint::torch;
+use crate::models::bert::{self, Bert, BertConfig};
+use crate::{bail_input, input_error};
+
+/// A tokenizer that pads each batch to its longest text and truncates to the model's length.
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    pub max_length: usize,
+}
+
+/// Token ids, token types and attention mask of a batch, each `[B, T]` row-major.
+pub struct Encoded {
+    pub ids: Vec<i64>,
+    pub types: Vec<i64>,
+    pub mask: Vec<f32>,
+    pub shape: [usize; 2],
+}
+
+impl TextTokenizer {
+    /// Read `tokenizer.json`, replacing whatever padding and truncation it has baked in.
+    pub fn from_file(path: &Path, max_length: usize) -> Result<Self> {
+        let mut inner = Tokenizer::from_file(path)
+            .map_err(|e| input_error!("{}: not a readable tokenizer.json: {e}", path.display()))?;
+        let pad_token = inner
+            .get_padding()
+            .map(|p| p.pad_token.clone())
+            .unwrap_or_else(|| "[PAD]".into());
+        let pad_id = inner.token_to_id(&pad_token).unwrap_or(0);
+        inner.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_id,
+            pad_token,
+            ..Default::default()
+        }));
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                ..Default::default()
+            }))
+            .map_err(|e| input_error!("{}: {e}", path.display()))?;
+        Ok(TextTokenizer { inner, max_length })
+    }
+
+    pub fn encode(&self, texts: &[&str]) -> Result<Encoded> {
+        let encodings = self
+            .inner
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let t = encodings.first().map_or(0, |e| e.len());
+        let mut out = Encoded {
+            ids: Vec::with_capacity(texts.len() * t),
+            types: Vec::with_capacity(texts.len() * t),
+            mask: Vec::with_capacity(texts.len() * t),
+            shape: [texts.len(), t],
+        };
+        for e in &encodings {
+            out.ids.extend(e.get_ids().iter().map(|&i| i as i64));
+            out.types.extend(e.get_type_ids().iter().map(|&i| i as i64));
+            out.mask
+                .extend(e.get_attention_mask().iter().map(|&m| m as f32));
+        }
+        Ok(out)
+    }
+}
+
+impl Encoded {
+    /// The batch as tensors: ids, token types, mask.
+    pub fn tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2>) {
+        let int = |v: &Vec<i64>| {
+            Tensor::<2, Int>::from_data(TensorData::new(v.clone(), self.shape), device)
+        };
+        (
+            int(&self.ids),
+            int(&self.types),
+            Tensor::<2>::from_data(TensorData::new(self.mask.clone(), self.shape), device),
+        )
+    }
+}
+
+/// A Hugging Face BERT model directory, loaded.
+pub struct HfModel {
+    pub dir: PathBuf,
+    pub config: BertConfig,
+    pub model: Bert,
+    pub tokenizer: TextTokenizer,
+    /// Checkpoint tensors the model has no place for (e.g. a masked-LM head).
+    pub unused: Vec<String>,
+}
+
+/// Load `config.json`, `model.safetensors` (or `pytorch_model.bin`) and `tokenizer.json` from
+/// a Hugging Face BertModel directory. The maximum length is `sentence_bert_config.json`'s
+/// `max_seq_length` when present (sentence-transformers models), else the position table's size.
+pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        input_error!(
+            "{}: cannot read ({e}); expected a Hugging Face model directory with config.json, \
+             model.safetensors and tokenizer.json",
+            config_path.display()
+        )
+    })?;
+    let config: BertConfig = serde_json::from_str(&text)
+        .map_err(|e| input_error!("{}: not a BERT config: {e}", config_path.display()))?;
+    config
+        .check()
+        .map_err(|e| input_error!("{}: {e}", config_path.display()))?;
+    let weights = ["model.safetensors", "pytorch_model.bin"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            input_error!(
+                "{}: no model.safetensors or pytorch_model.bin",
+                dir.display()
+            )
+        })?;
+    let tensors = torch::read_tensors(&weights)?;
+    let pooler = tensors
+        .keys()
+        .any(|k| bert::from_hf_name(k).as_deref() == Some("pooler.dense.weight"));
+    let mut model = Bert::new(&config, pooler, device);
+    let pack: Vec<_> = tensors
+        .into_iter()
+        .filter_map(|(k, data)| {
+            bert::from_hf_name(&k).map(|name| bridge::from_data(data, name, None))
+        })
+        .collect();
+    let result = model.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    if let Some(err) = result.errors.first() {
+        bail_input!("{}: {err:?}", weights.display());
+    }
+    if !result.missing.is_empty() {
+        let names: Vec<String> = result
+            .missing
+            .iter()
+            .map(|(p, _)| bert::to_hf_name(p))
+            .collect();
+        bail_input!(
+            "{}: missing {} tensor(s) of a BERT model: {}",
+            weights.display(),
+            names.len(),
+            names.join(", ")
+        );
+    }
+    let max_length = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["max_seq_length"].as_u64())
+        .map_or(config.max_position_embeddings, |n| n as usize)
+        .min(config.max_position_embeddings);
+    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_length)?;
+    Ok(HfModel {
+        dir: dir.to_path_buf(),
+        config,
+        model,
+        tokenizer,
+        unused: result.unused.iter().map(|p| bert::to_hf_name(p)).collect(),
+    })
+}
+
+/// Texts per forward pass when embedding.
+const EMBED_BATCH: usize = 32;
+
+/// sentence-transformers' embeddings of `texts`: mean of the last hidden states over each
+/// text's tokens, L2-normalised.
+pub fn embed(model: &Bert, tokenizer: &TextTokenizer, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    let model = model.valid();
+    let device = Device::flex();
+    // Similar lengths together, so little of each batch is padding; results come back in order.
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out = vec![Vec::new(); texts.len()];
+    for chunk in order.chunks(EMBED_BATCH) {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        let encoded = tokenizer.encode(&batch)?;
+        let (ids, types, mask) = encoded.tensors(&device);
+        let pooled = bert::mean_pool_normalized(model.forward(ids, types, mask.clone()), mask);
+        let [_, h] = pooled.dims();
+        let values: Vec<f32> = pooled
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        for (&i, row) in chunk.iter().zip(values.chunks(h)) {
+            out[i] = row.to_vec();
+        }
+    }
+    Ok(out)
+}
