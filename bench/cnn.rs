@@ -10,7 +10,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use pretune::models::{self, Classifier};
+use pretune::models::{self, Classifier, Input};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -69,7 +69,7 @@ fn main() {
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optim = AdamConfig::new().init();
     let mut train_step = |model: Classifier| {
-        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+        let loss = loss_fn.forward(model.forward(Input::Images(x.clone())), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optim.step(1e-3, model, grads);
         model.head.weight.val().into_data(); // wait for the step to finish
@@ -92,11 +92,11 @@ fn main() {
         &plain,
     );
     for _ in 0..warmup.min(3) {
-        model.forward(xi.clone()).into_data();
+        model.forward(Input::Images(xi.clone())).into_data();
     }
     let started = Instant::now();
     for _ in 0..infer_steps {
-        model.forward(xi.clone()).into_data();
+        model.forward(Input::Images(xi.clone())).into_data();
     }
     let infer = (infer_steps * infer_batch) as f64 / started.elapsed().as_secs_f64();
     println!(

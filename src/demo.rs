@@ -221,9 +221,8 @@ pub fn run(config: &DemoConfig) -> Result<DemoResults> {
     );
     let pretrained = train::fit(
         fresh(arch, source.len(), 0, &device),
-        &source_train,
+        &source_train.normalized(&norm),
         None,
-        &norm,
         &pretrain_recipe(config.recipe, pretrain_epochs),
         &[Phase::all(pretrain_epochs)],
         &RunOptions {
@@ -236,7 +235,7 @@ pub fn run(config: &DemoConfig) -> Result<DemoResults> {
         epochs: pretrain_epochs,
         images: source_train.len(),
         seconds: started.elapsed().as_secs_f64(),
-        test_accuracy: infer::loss_and_accuracy(&pretrained, &source_test, &norm).1,
+        test_accuracy: infer::loss_and_accuracy(&pretrained, &source_test.normalized(&norm)).1,
     };
     println!(
         "pretrained: {:.2}% on the source test images, {:.0} s\n",
@@ -301,9 +300,8 @@ pub fn run(config: &DemoConfig) -> Result<DemoResults> {
                 };
                 let outcome = train::fit(
                     model,
-                    &train,
-                    Some(&val),
-                    &norm,
+                    &train.normalized(&norm),
+                    Some(&val.normalized(&norm)),
                     &r,
                     &phases,
                     &RunOptions {
@@ -312,7 +310,8 @@ pub fn run(config: &DemoConfig) -> Result<DemoResults> {
                         ..Default::default()
                     },
                 )?;
-                let test_accuracy = infer::loss_and_accuracy(&outcome.model, &test, &norm).1;
+                let test_accuracy =
+                    infer::loss_and_accuracy(&outcome.model, &test.normalized(&norm)).1;
                 let result = RunResult {
                     labels_per_class: labels,
                     method,

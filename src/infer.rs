@@ -1,26 +1,20 @@
-//! Running a trained model over images: logits, probabilities, predictions.
+//! Running a trained model over examples: logits, probabilities, predictions.
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::data::{ImageSet, Normalization, batch};
+use crate::data::batch::Examples;
 use crate::models::Classifier;
 
-/// Images per forward pass when nothing learns (no activations kept for backward): 500 of
-/// 28×28, fewer of larger images, so activations stay within a few hundred MB.
-pub fn inference_batch(set: &ImageSet) -> usize {
-    (500 * 28 * 28 / set.image_len().max(1)).clamp(8, 500)
-}
-
-/// Class probabilities of every image in `set`: `set.len()` rows of `num_classes` values.
-pub fn probabilities(model: &Classifier, set: &ImageSet, norm: &Normalization) -> Vec<Vec<f32>> {
+/// Class probabilities of every example: `examples.len()` rows of `num_classes` values.
+pub fn probabilities(model: &Classifier, examples: &dyn Examples) -> Vec<Vec<f32>> {
     let model = model.valid();
     let device = model.head.weight.device();
-    let mut rows = Vec::with_capacity(set.len());
-    let all: Vec<usize> = (0..set.len()).collect();
-    for chunk in all.chunks(inference_batch(set)) {
+    let mut rows = Vec::with_capacity(examples.len());
+    let all: Vec<usize> = (0..examples.len()).collect();
+    for chunk in all.chunks(examples.inference_batch()) {
         rows.extend(softmax_rows(
-            model.forward(batch::images(set, chunk, norm, &device)),
+            model.forward(examples.inputs(chunk, None, &device)),
         ));
     }
     rows
@@ -36,14 +30,14 @@ pub fn softmax_rows(logits: Tensor<2>) -> Vec<Vec<f32>> {
     p.chunks(c.max(1)).map(<[f32]>::to_vec).collect()
 }
 
-/// Backbone features of every image in `set`, `[len, features]`, computed without autodiff.
-pub fn features(model: &Classifier, set: &ImageSet, norm: &Normalization) -> Tensor<2> {
+/// Backbone features of every example, `[len, features]`, computed without autodiff.
+pub fn features(model: &Classifier, examples: &dyn Examples) -> Tensor<2> {
     let model = model.valid();
     let device = model.head.weight.device();
-    let all: Vec<usize> = (0..set.len()).collect();
+    let all: Vec<usize> = (0..examples.len()).collect();
     let chunks: Vec<Tensor<2>> = all
-        .chunks(inference_batch(set))
-        .map(|chunk| model.forward_features(batch::images(set, chunk, norm, &device)))
+        .chunks(examples.inference_batch())
+        .map(|chunk| model.forward_features(examples.inputs(chunk, None, &device)))
         .collect();
     Tensor::cat(chunks, 0)
 }
@@ -58,9 +52,9 @@ pub fn argmax(row: &[f32]) -> usize {
         .0
 }
 
-/// Mean cross-entropy and accuracy of `model` on `set`.
-pub fn loss_and_accuracy(model: &Classifier, set: &ImageSet, norm: &Normalization) -> (f64, f64) {
-    score(&probabilities(model, set, norm), &set.labels)
+/// Mean cross-entropy and accuracy of `model` on `examples`.
+pub fn loss_and_accuracy(model: &Classifier, examples: &dyn Examples) -> (f64, f64) {
+    score(&probabilities(model, examples), examples.labels())
 }
 
 /// Mean cross-entropy and accuracy of class probabilities against `labels`.

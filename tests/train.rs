@@ -4,6 +4,7 @@ mod common;
 
 use burn::prelude::*;
 use pretune::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Meta};
+use pretune::data::batch::Examples;
 use pretune::models::{self, Classifier};
 use pretune::train::{Frozen, Phase, Recipe, RunOptions, fit};
 use pretune::{Normalization, infer, training_device};
@@ -27,11 +28,11 @@ fn fit_all(
     norm: &Normalization,
     r: &Recipe,
 ) -> pretune::train::Outcome {
+    let val = val.map(|v| v.normalized(norm));
     fit(
         model,
-        train,
-        val,
-        norm,
+        &train.normalized(norm),
+        val.as_ref().map(|v| v as &dyn Examples),
         r,
         &[Phase::all(r.epochs)],
         &RunOptions {
@@ -129,7 +130,7 @@ fn learns_a_generated_problem() {
         "3",
     ]);
     let out = fit_all(fresh(6, 3), &train, Some(&val), &norm, &r);
-    let (_, acc) = infer::loss_and_accuracy(&out.model, &val, &norm);
+    let (_, acc) = infer::loss_and_accuracy(&out.model, &val.normalized(&norm));
     assert!(acc > 0.95, "validation accuracy {acc}");
     assert_eq!(out.history.len(), 4);
     assert!(out.history[3].train_loss < out.history[0].train_loss);
@@ -185,8 +186,8 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     assert_eq!(ckpt.meta.input.normalization, norm);
     let loaded = ckpt.load_model(&training_device()).unwrap();
     assert_eq!(
-        infer::probabilities(&model, &set, &norm),
-        infer::probabilities(&loaded, &set, &norm)
+        infer::probabilities(&model, &set.normalized(&norm)),
+        infer::probabilities(&loaded, &set.normalized(&norm))
     );
     // No stray temporary files are left beside the checkpoint.
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
@@ -234,9 +235,8 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
     };
     let cached = fit(
         model.clone(),
-        &train,
+        &train.normalized(&norm),
         None,
-        &norm,
         &r,
         std::slice::from_ref(&probe),
         &RunOptions {
@@ -250,7 +250,15 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
         no_feature_cache: true,
         ..Default::default()
     };
-    let out = fit(model, &train, None, &norm, &r, &[probe], &options).unwrap();
+    let out = fit(
+        model,
+        &train.normalized(&norm),
+        None,
+        &r,
+        &[probe],
+        &options,
+    )
+    .unwrap();
     assert_eq!(backbone_tensors(&cached.model), before);
     // Training the head on cached features is the same computation as running the frozen backbone.
     let (a, b) = (

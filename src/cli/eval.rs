@@ -57,7 +57,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
     }
     let set = all.restrict_to(&chosen);
-    let probs = infer::probabilities(&model, &set, &ckpt.meta.input.normalization);
+    let probs = infer::probabilities(&model, &set.normalized(&ckpt.meta.input.normalization));
     let predicted: Vec<usize> = probs.iter().map(|p| infer::argmax(p)).collect();
     let report = Report::new(&set.labels, &predicted, &set.class_names);
     if args.json {

@@ -74,8 +74,7 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     );
     let found = train::lr_find(
         model,
-        &sets.train,
-        &norm,
+        &sets.train.normalized(&norm),
         &args.recipe,
         args.start_lr,
         args.end_lr,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, torch, write_atomic};
 use crate::data::{ImageSet, folder};
+use crate::models::Input;
 use crate::{bail_input, infer, input_error, training_device};
 
 #[derive(Debug, Args)]
@@ -61,7 +62,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         set.pixels
             .extend_from_slice(&folder::decode(path, input.dims())?);
     }
-    let probs = infer::probabilities(&model, &set, &input.normalization);
+    let probs = infer::probabilities(&model, &set.normalized(&input.normalization));
     let k = args.top.clamp(1, set.class_names.len());
     let predictions: Vec<Prediction> = args
         .images
@@ -113,7 +114,7 @@ fn raw_logits(ckpt: &Checkpoint, model: crate::Classifier, input: &Path, out: &P
     let model = model.valid();
     let device = model.head.weight.device();
     let x = Tensor::<4>::from_data(data, &device);
-    let logits = catch_shape_panic(|| model.forward(x)).map_err(|e| {
+    let logits = catch_shape_panic(|| model.forward(Input::Images(x))).map_err(|e| {
         input_error!(
             "{}: the model cannot take {}×{} images: {e}",
             input.display(),

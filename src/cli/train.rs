@@ -11,6 +11,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Lineage, Meta};
+use crate::data::batch::Examples;
 use crate::data::{DataSpec, Normalization, TrainingData};
 use crate::models::{self, ArchInfo, Classifier, ModelOptions};
 use crate::train::{self, FinetuneOptions, Phase, Recipe, RunOptions, StateFile, state};
@@ -357,11 +358,12 @@ fn execute(
     };
     let mut meta = run.meta;
     let recipe = meta.recipe.clone().expect("a training run has a recipe");
+    let norm = &meta.input.normalization;
+    let val = val.map(|v| v.normalized(norm));
     let outcome = match train::fit(
         model,
-        &sets.train,
-        val,
-        &meta.input.normalization,
+        &sets.train.normalized(norm),
+        val.as_ref().map(|v| v as &dyn Examples),
         &recipe,
         &meta.phases,
         &options,

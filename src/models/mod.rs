@@ -234,6 +234,20 @@ pub fn arch(name: &str) -> Result<&'static ArchInfo> {
     }
 }
 
+/// What a model takes: a batch of images, or of tokenised texts.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per batch
+pub enum Input {
+    /// `[B, C, H, W]`, normalised.
+    Images(Tensor<4>),
+    /// Token ids, token type ids and attention mask (1 for tokens, 0 for padding), each `[B, T]`.
+    Tokens {
+        ids: Tensor<2, Int>,
+        types: Tensor<2, Int>,
+        mask: Tensor<2>,
+    },
+}
+
 /// The feature extractor of any architecture. (One model exists per run, so the variants'
 /// different sizes cost nothing worth boxing for.)
 #[derive(Module, Debug)]
@@ -261,8 +275,13 @@ impl Backbone {
         }
     }
 
-    /// Images → feature vectors.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+    /// Inputs → feature vectors. Image backbones take images, text backbones tokens (the
+    /// checkpoint's input kind decides which data is loaded, so they always meet their kind).
+    pub fn forward(&self, input: Input) -> Tensor<2> {
+        let x = match input {
+            Input::Images(x) => x,
+            Input::Tokens { .. } => unreachable!("an image backbone was given tokens"),
+        };
         match self {
             Backbone::Cnn(m) => m.forward(x),
             Backbone::ResNet(m) => m.forward(x),
@@ -293,8 +312,8 @@ impl Classifier {
         }
     }
 
-    /// Images → features (timm's `forward_features`).
-    pub fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
+    /// Inputs → features (timm's `forward_features`).
+    pub fn forward_features(&self, x: Input) -> Tensor<2> {
         self.backbone.forward(x)
     }
 
@@ -303,8 +322,8 @@ impl Classifier {
         self.head.forward(features)
     }
 
-    /// Images → class scores (logits).
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+    /// Inputs → class scores (logits).
+    pub fn forward(&self, x: Input) -> Tensor<2> {
         self.forward_head(self.forward_features(x))
     }
 }

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::{Recipe, optimise, optimizer};
-use crate::data::{ImageSet, Normalization, batch};
+use crate::data::batch::{self, Examples};
 use crate::models::Classifier;
 
 /// What the range test saw.
@@ -27,8 +27,7 @@ pub struct LrFinding {
 /// once the loss explodes (4× its lowest value).
 pub fn lr_find(
     mut model: Classifier,
-    train: &ImageSet,
-    norm: &Normalization,
+    train: &dyn Examples,
     recipe: &Recipe,
     start: f64,
     end: f64,
@@ -51,11 +50,11 @@ pub fn lr_find(
         }
         let chunk: Vec<usize> = order.drain(..recipe.batch_size.min(order.len())).collect();
         let lr = start * (end / start).powf(i as f64 / (steps - 1) as f64);
-        let logits = model.forward(batch::images(train, &chunk, norm, &device));
+        let logits = model.forward(train.inputs(&chunk, None, &device));
         let done = optimise(
             model,
             logits,
-            batch::labels(train, &chunk, &device),
+            batch::labels(train.labels(), &chunk, &device),
             &loss_fn,
             &mut optim,
             lr.into(),

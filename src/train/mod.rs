@@ -30,7 +30,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Augment, ImageSet, Normalization, batch};
+use crate::data::Augment;
+use crate::data::batch::{self, Examples};
 use crate::infer;
 use crate::models::Classifier;
 
@@ -90,11 +91,11 @@ pub struct StateFile<'a> {
     pub run: serde_json::Value,
 }
 
-/// Where a phase's training inputs come from: images through the backbone, or features cached
-/// from a frozen backbone (then only the head runs).
+/// Where a phase's training inputs come from: examples through the backbone, or features
+/// cached from a frozen backbone (then only the head runs).
 #[allow(clippy::large_enum_variant)] // one value per phase
 enum Inputs<'a> {
-    Images(&'a ImageSet),
+    Examples(&'a dyn Examples),
     Features {
         features: Tensor<2>,
         labels: &'a [usize],
@@ -110,9 +111,8 @@ enum Inputs<'a> {
 /// the uninterrupted one exactly.
 pub fn fit(
     mut model: Classifier,
-    train: &ImageSet,
-    val: Option<&ImageSet>,
-    norm: &Normalization,
+    train: &dyn Examples,
+    val: Option<&dyn Examples>,
     recipe: &Recipe,
     phases: &[Phase],
     options: &RunOptions,
@@ -170,21 +170,21 @@ pub fn fit(
             && recipe.augment == Augment::None
             && !options.no_feature_cache;
         let (inputs, val_inputs) = if cached {
-            let f = |set: &ImageSet| {
-                Tensor::<2>::from_data(infer::features(&model, set, norm).into_data(), &device)
+            let f = |examples: &dyn Examples| {
+                Tensor::<2>::from_data(infer::features(&model, examples).into_data(), &device)
             };
             (
                 Inputs::Features {
                     features: f(train),
-                    labels: &train.labels,
+                    labels: train.labels(),
                 },
                 val.map(|v| Inputs::Features {
                     features: f(v),
-                    labels: &v.labels,
+                    labels: v.labels(),
                 }),
             )
         } else {
-            (Inputs::Images(train), val.map(Inputs::Images))
+            (Inputs::Examples(train), val.map(Inputs::Examples))
         };
         let mut optim = optimizer(recipe);
         if let Some(bytes) = optim_state.take() {
@@ -216,23 +216,18 @@ pub fn fit(
                     * phase.lr_scale
                     * recipe.lr_factor(phase_step, steps_per_epoch, phase_steps);
                 let logits = match &inputs {
-                    Inputs::Images(set) => {
+                    Inputs::Examples(examples) => {
                         let mut rng =
                             StdRng::seed_from_u64(mix(recipe.seed, epoch as u64, step as u64));
-                        model.forward(batch::augmented_images(
-                            set,
-                            chunk,
-                            norm,
-                            recipe.augment,
-                            &mut rng,
-                            &device,
-                        ))
+                        let augment =
+                            (recipe.augment != Augment::None).then_some((recipe.augment, &mut rng));
+                        model.forward(examples.inputs(chunk, augment, &device))
                     }
                     Inputs::Features { features, .. } => {
                         model.forward_head(features.clone().select(0, index_tensor(chunk, &device)))
                     }
                 };
-                let y = batch::labels(train, chunk, &device);
+                let y = batch::labels(train.labels(), chunk, &device);
                 let done = optimise(
                     model,
                     logits,
@@ -286,7 +281,7 @@ pub fn fit(
             let train_seconds = started.elapsed().as_secs_f64();
             let (val_loss, val_accuracy) = match &val_inputs {
                 Some(v) => {
-                    let (l, a) = evaluate(&model, v, norm);
+                    let (l, a) = evaluate(&model, v);
                     (Some(l), Some(a))
                 }
                 None => (None, None),
@@ -453,9 +448,9 @@ pub struct Diverged {
 }
 
 /// Mean loss (plain cross-entropy, whatever the training loss) and accuracy on validation inputs.
-fn evaluate(model: &Classifier, inputs: &Inputs, norm: &Normalization) -> (f64, f64) {
+fn evaluate(model: &Classifier, inputs: &Inputs) -> (f64, f64) {
     match inputs {
-        Inputs::Images(set) => infer::loss_and_accuracy(model, set, norm),
+        Inputs::Examples(examples) => infer::loss_and_accuracy(model, *examples),
         Inputs::Features { features, labels } => {
             let logits = model.valid().forward_head(features.clone().inner());
             infer::score(&infer::softmax_rows(logits), labels)
@@ -619,7 +614,7 @@ mod tests {
         let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
         let loss = CrossEntropyLossConfig::new()
             .init(&device)
-            .forward(model.forward(x), y);
+            .forward(model.forward(models::Input::Images(x)), y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let g_w = values(grads.get::<2>(model.head.weight.id).unwrap());
         let g_b = values(
