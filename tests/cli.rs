@@ -111,8 +111,10 @@ fn pretrain_finetune_eval_predict_on_fashion_mnist() {
     let ckpt = pretune::Checkpoint::open(&target).unwrap();
     let model = ckpt.load_model(&pretune::training_device()).unwrap();
     let bags = test.restrict_to(&[8]).subset(&(0..20).collect::<Vec<_>>());
-    let probs =
-        pretune::infer::probabilities(&model, &bags.normalized(&ckpt.meta.input.normalization));
+    let probs = pretune::infer::probabilities(
+        &model,
+        &bags.normalized(&ckpt.meta.input.image().unwrap().normalization),
+    );
     let i = probs
         .iter()
         .position(|p| pretune::infer::argmax(p) == 3)

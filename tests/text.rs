@@ -103,3 +103,142 @@ fn a_directory_that_is_not_a_model_is_refused() {
         "{err}"
     );
 }
+
+/// Topic files as the fortunes package has them: entries separated by `%` lines.
+fn topics(dir: &std::path::Path) -> PathBuf {
+    let root = dir.join("topics");
+    std::fs::create_dir_all(&root).unwrap();
+    let subjects = [
+        ("space", ["rocket", "orbit", "planet", "comet", "galaxy"]),
+        ("cooking", ["butter", "oven", "recipe", "garlic", "simmer"]),
+        ("sailing", ["harbour", "anchor", "mast", "tide", "rudder"]),
+    ];
+    for (topic, words) in subjects {
+        let entries: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "The {} and the {} were mentioned {i} times,\nalong with a {}.",
+                    words[i % 5],
+                    words[(i + 2) % 5],
+                    words[(i + 3) % 5]
+                )
+            })
+            .collect();
+        std::fs::write(root.join(topic), entries.join("\n%\n") + "\n%\n").unwrap();
+        std::fs::write(root.join(format!("{topic}.dat")), [1u8, 2, 3]).unwrap();
+    }
+    root
+}
+
+#[test]
+fn minilm_fine_tunes_on_topics_and_bert_mini_trains_from_scratch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = topics(tmp.path());
+    let tuned = tmp.path().join("tuned");
+    let out = ok(&[
+        "finetune",
+        "--from",
+        s(&minilm()),
+        "--data",
+        s(&data),
+        "--per-class",
+        "8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        s(&tuned),
+    ]);
+    assert!(out.contains("3 classes (cooking, sailing, space)"), "{out}");
+    assert!(tuned.join("tokenizer.json").is_file());
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tuned.join("pretune.json")).unwrap()).unwrap();
+    assert_eq!(meta["architecture"], "bert");
+    assert_eq!(meta["input"]["max_length"], 256);
+    assert_eq!(meta["model_options"]["bert"]["hidden_size"], 384);
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        s(&tuned),
+        "--data",
+        s(&data),
+        "--json",
+    ]))
+    .unwrap();
+    let support: u64 = report["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["support"].as_u64().unwrap())
+        .sum();
+    assert!(
+        support > 5 && support < 60,
+        "the hashed test split: {support} texts"
+    );
+
+    // From scratch: a WordPiece vocabulary learned from the training texts, saved with the model.
+    let scratch = tmp.path().join("scratch");
+    ok(&[
+        "pretrain",
+        "--model",
+        "bert-mini",
+        "--data",
+        s(&data),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--vocab-size",
+        "300",
+        "--max-length",
+        "32",
+        "--out",
+        s(&scratch),
+    ]);
+    let vocab: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scratch.join("tokenizer.json")).unwrap()).unwrap();
+    let pieces = vocab["model"]["vocab"].as_object().unwrap();
+    assert!(
+        pieces.contains_key("[MASK]") && pieces.contains_key("rocket"),
+        "{pieces:?}"
+    );
+    ok(&["eval", "--model", s(&scratch), "--data", s(&data)]);
+    // ... which fine-tunes like any other checkpoint, here from a CSV file.
+    let csv = tmp.path().join("reviews.csv");
+    let rows: Vec<String> = (0..30)
+        .map(|i| match i % 2 {
+            0 => format!("\"the rocket {i} reached orbit\",space"),
+            _ => format!("\"simmer the garlic {i} in butter\",cooking"),
+        })
+        .collect();
+    std::fs::write(&csv, format!("body,topic\n{}\n", rows.join("\n"))).unwrap();
+    ok(&[
+        "finetune",
+        "--from",
+        s(&scratch),
+        "--data",
+        s(&csv),
+        "--text-column",
+        "body",
+        "--label-column",
+        "topic",
+        "--epochs",
+        "1",
+        "--out",
+        s(&tmp.path().join("csv")),
+    ]);
+    let err = input_error(&[
+        "finetune",
+        "--from",
+        s(&scratch),
+        "--data",
+        s(&csv),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(
+        err.contains("reviews.csv") && err.contains("\"text\""),
+        "{err}"
+    );
+}

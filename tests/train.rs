@@ -3,7 +3,7 @@
 mod common;
 
 use burn::prelude::*;
-use pretune::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Meta};
+use pretune::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Meta, ModelInput};
 use pretune::data::batch::Examples;
 use pretune::models::{self, Classifier};
 use pretune::train::{Frozen, Phase, Recipe, RunOptions, fit};
@@ -86,12 +86,12 @@ fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
         architecture: "cnn".into(),
         model_options: Default::default(),
         class_names: (0..classes).map(|c| format!("c{c}")).collect(),
-        input: InputSpec {
+        input: ModelInput::Image(InputSpec {
             channels: 1,
             height: 28,
             width: 28,
             normalization: norm,
-        },
+        }),
         data: Some(DataRecord {
             spec: pretune::data::DataSpec {
                 data: "generated".into(),
@@ -99,6 +99,7 @@ fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
                 per_class: None,
                 val_fraction: 0.0,
                 skip_bad_images: false,
+                columns: Default::default(),
             },
             train_images: 0,
             val_images: 0,
@@ -179,11 +180,11 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let norm = Normalization::of(&set);
     let model = fresh(5, 1);
     let mut meta = meta_for(5, norm.clone(), &recipe(&[]));
-    checkpoint::save(dir.path(), &model, &mut meta).unwrap();
+    checkpoint::save(dir.path(), &model, &mut meta, None).unwrap();
     assert_eq!(meta.weights_sha256.len(), 64);
 
     let ckpt = Checkpoint::open(dir.path()).unwrap();
-    assert_eq!(ckpt.meta.input.normalization, norm);
+    assert_eq!(ckpt.meta.input.image().unwrap().normalization, norm);
     let loaded = ckpt.load_model(&training_device()).unwrap();
     assert_eq!(
         infer::probabilities(&model, &set.normalized(&norm)),
@@ -203,7 +204,7 @@ fn new_head_keeps_the_backbone() {
     let dir = tempfile::tempdir().unwrap();
     let parent = fresh(10, 1);
     let mut meta = meta_for(10, Normalization::uniform(1, 0.3, 0.3), &recipe(&[]));
-    checkpoint::save(dir.path(), &parent, &mut meta).unwrap();
+    checkpoint::save(dir.path(), &parent, &mut meta, None).unwrap();
 
     let device = training_device();
     device.seed(99);

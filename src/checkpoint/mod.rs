@@ -13,8 +13,10 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::data::{DataSpec, Normalization};
+use crate::data::batch::Examples;
+use crate::data::{DataSpec, Dataset, Normalization};
 use crate::models::{self, ArchInfo, Classifier, ModelOptions};
+use crate::text::{TextExamples, TextTokenizer};
 use crate::train::{EpochRecord, FinetuneOptions, Phase, Recipe};
 use crate::{bail_input, input_error};
 
@@ -39,6 +41,59 @@ impl InputSpec {
     }
 }
 
+/// Texts a model takes: tokenised with the checkpoint's `tokenizer.json`, at most this long.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TextInput {
+    pub max_length: usize,
+}
+
+/// What a model takes: images of a shape and normalisation, or texts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ModelInput {
+    Image(InputSpec),
+    Text(TextInput),
+}
+
+impl ModelInput {
+    /// Channels, height, width of image inputs; `None` for text.
+    pub fn dims(&self) -> Option<[usize; 3]> {
+        match self {
+            ModelInput::Image(spec) => Some(spec.dims()),
+            ModelInput::Text(_) => None,
+        }
+    }
+
+    /// `data` as examples this model takes: images normalised its way, or texts tokenised with
+    /// `tokenizer`.
+    pub fn examples<'a>(
+        &'a self,
+        data: &'a Dataset,
+        tokenizer: Option<&'a TextTokenizer>,
+    ) -> Result<Box<dyn Examples + 'a>> {
+        Ok(match (self, data, tokenizer) {
+            (ModelInput::Image(spec), Dataset::Images(set), _) => {
+                Box::new(set.normalized(&spec.normalization))
+            }
+            (ModelInput::Text(_), Dataset::Texts(set), Some(tokenizer)) => {
+                Box::new(TextExamples { set, tokenizer })
+            }
+            _ => bail_input!("the data is not of the kind the model takes (images or texts)"),
+        })
+    }
+
+    /// The image input, or an error saying this model reads text.
+    pub fn image(&self) -> Result<&InputSpec> {
+        match self {
+            ModelInput::Image(spec) => Ok(spec),
+            ModelInput::Text(_) => bail_input!("a text model: it takes texts, not images"),
+        }
+    }
+}
+
+/// The tokenizer's file in a text checkpoint.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
 /// Where a fine-tuned model came from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Lineage {
@@ -60,7 +115,7 @@ pub struct Meta {
     #[serde(default)]
     pub model_options: ModelOptions,
     pub class_names: Vec<String>,
-    pub input: InputSpec,
+    pub input: ModelInput,
     /// The data the model was trained on (none for imported weights).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataRecord>,
@@ -98,25 +153,40 @@ impl Meta {
         }
         let arch = models::arch(&meta.architecture)?;
         arch.check(&meta.model_options)?;
-        let input = &meta.input;
-        if input.channels != arch.input[0]
-            || !(1..=MAX_SIDE).contains(&input.height)
-            || !(1..=MAX_SIDE).contains(&input.width)
-        {
-            bail_input!(
-                "input {}x{}x{} does not suit {} ({} channels, sides 1 to {MAX_SIDE})",
-                input.channels,
-                input.height,
-                input.width,
-                arch.name,
-                arch.input[0]
-            );
-        }
-        if !input.normalization.fits(input.channels) {
-            bail_input!(
-                "the input normalisation must have one finite mean and one positive std per channel ({})",
-                input.channels
-            );
+        match (&meta.input, arch.text) {
+            (ModelInput::Image(input), false) => {
+                if input.channels != arch.input[0]
+                    || !(1..=MAX_SIDE).contains(&input.height)
+                    || !(1..=MAX_SIDE).contains(&input.width)
+                {
+                    bail_input!(
+                        "input {}x{}x{} does not suit {} ({} channels, sides 1 to {MAX_SIDE})",
+                        input.channels,
+                        input.height,
+                        input.width,
+                        arch.name,
+                        arch.input[0]
+                    );
+                }
+                if !input.normalization.fits(input.channels) {
+                    bail_input!(
+                        "the input normalisation must have one finite mean and one positive std per channel ({})",
+                        input.channels
+                    );
+                }
+            }
+            (ModelInput::Text(t), true) => {
+                let positions = arch
+                    .bert_config(&meta.model_options)
+                    .max_position_embeddings;
+                if !(2..=positions).contains(&t.max_length) {
+                    bail_input!(
+                        "max_length {} is not between 2 and {positions}",
+                        t.max_length
+                    );
+                }
+            }
+            _ => bail_input!("its input does not suit {}", arch.name),
         }
         if meta.class_names.len() < 2 {
             bail_input!(
@@ -193,9 +263,28 @@ fn canonical_safetensors(bytes: Vec<u8>) -> Result<Vec<u8>> {
 
 /// Save `model` and `meta` into the directory `dir` (created if needed). Weights first, then
 /// `pretune.json`: a directory with a `pretune.json` always has the weights it describes.
-pub fn save(dir: &Path, model: &Classifier, meta: &mut Meta) -> Result<()> {
+pub fn save(
+    dir: &Path,
+    model: &Classifier,
+    meta: &mut Meta,
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create the checkpoint directory", dir.display()))?;
+    let bytes = serialize(model, meta)?;
+    meta.weights_sha256 = sha256_hex(&bytes);
+    write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+    if let Some(t) = tokenizer {
+        write_atomic(&dir.join(TOKENIZER_FILE), t.to_json()?.as_bytes())?;
+    }
+    write_atomic(
+        &dir.join(META_FILE),
+        serde_json::to_string_pretty(meta)?.as_bytes(),
+    )
+}
+
+/// The model's weights as a canonical safetensors file.
+fn serialize(model: &Classifier, meta: &Meta) -> Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None)
         .metadata("pretune_architecture", meta.architecture.clone())
         .metadata("pretune_stage", meta.stage.clone());
@@ -205,13 +294,7 @@ pub fn save(dir: &Path, model: &Classifier, meta: &mut Meta) -> Result<()> {
     let bytes = store
         .get_bytes()
         .map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))?;
-    let bytes = canonical_safetensors(bytes)?;
-    meta.weights_sha256 = sha256_hex(&bytes);
-    write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
-    write_atomic(
-        &dir.join(META_FILE),
-        serde_json::to_string_pretty(meta)?.as_bytes(),
-    )
+    canonical_safetensors(bytes)
 }
 
 /// A checkpoint on disk: its metadata and the raw bytes of its weights.
@@ -219,14 +302,23 @@ pub struct Checkpoint {
     pub dir: PathBuf,
     pub meta: Meta,
     pub arch: &'static ArchInfo,
+    /// Text models: the tokenizer saved with them.
+    pub tokenizer: Option<TextTokenizer>,
     weights: Vec<u8>,
+    /// sha256 of the weights file as it is on disk.
+    sha256: String,
 }
 
 impl Checkpoint {
-    /// Read `dir/pretune.json` and `dir/model.safetensors`, checking the metadata as we go.
+    /// Read `dir/pretune.json` and `dir/model.safetensors`, checking the metadata as we go. A
+    /// Hugging Face BERT model directory (`config.json`, no `pretune.json`) opens too, as a
+    /// parent to fine-tune from.
     pub fn open(dir: &Path) -> Result<Checkpoint> {
         let shown = dir.display();
         let meta_path = dir.join(META_FILE);
+        if !meta_path.is_file() && dir.join("config.json").is_file() {
+            return Self::open_hf(dir);
+        }
         if !meta_path.is_file() {
             bail_input!(
                 "{shown}: not a pretune checkpoint (no {META_FILE}; expected a directory written by `pretune pretrain` or `finetune`)"
@@ -245,17 +337,69 @@ impl Checkpoint {
                 weights_path.display()
             );
         }
+        let tokenizer = match &meta.input {
+            ModelInput::Text(t) => Some(TextTokenizer::from_file(
+                &dir.join(TOKENIZER_FILE),
+                t.max_length,
+            )?),
+            ModelInput::Image(_) => None,
+        };
         Ok(Checkpoint {
             dir: dir.to_path_buf(),
             meta,
             arch,
+            tokenizer,
+            sha256: sha256_hex(&weights),
+            weights,
+        })
+    }
+
+    /// A Hugging Face BERT directory as a checkpoint with a placeholder 2-class head.
+    fn open_hf(dir: &Path) -> Result<Checkpoint> {
+        let device = Device::flex();
+        let hf = crate::text::load_hf_dir(dir, &device)?;
+        let arch = models::arch("bert")?;
+        let model_options = ModelOptions {
+            bert: Some(hf.config.clone()),
+            ..Default::default()
+        };
+        let model = Classifier {
+            backbone: models::Backbone::Bert(hf.model),
+            head: burn::nn::LinearConfig::new(hf.config.hidden_size, 2).init(&device),
+        };
+        let meta = Meta {
+            format_version: FORMAT_VERSION,
+            pretune_version: env!("CARGO_PKG_VERSION").to_string(),
+            stage: "import".into(),
+            architecture: arch.name.into(),
+            model_options,
+            class_names: vec!["0".into(), "1".into()],
+            input: ModelInput::Text(TextInput {
+                max_length: hf.tokenizer.max_length,
+            }),
+            data: None,
+            recipe: None,
+            strategy: None,
+            phases: vec![],
+            history: vec![],
+            best_epoch: 0,
+            lineage: None,
+            weights_sha256: String::new(),
+        };
+        let weights = serialize(&model, &meta)?;
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            sha256: sha256_hex(&std::fs::read(&hf.weights)?),
+            meta,
+            arch,
+            tokenizer: Some(hf.tokenizer),
             weights,
         })
     }
 
     /// sha256 of the weights file.
     pub fn weights_sha256(&self) -> String {
-        sha256_hex(&self.weights)
+        self.sha256.clone()
     }
 
     /// The whole model, as saved.
@@ -290,7 +434,7 @@ impl Checkpoint {
     pub fn backbone_options(&self) -> ModelOptions {
         ModelOptions {
             aux_logits: false,
-            ..self.meta.model_options
+            ..self.meta.model_options.clone()
         }
     }
 

@@ -6,7 +6,7 @@ use anyhow::Result;
 use burn::module::Module;
 use clap::{Args, ValueEnum};
 
-use crate::checkpoint::{self, Checkpoint, InputSpec, Meta, torch, write_atomic};
+use crate::checkpoint::{self, Checkpoint, InputSpec, Meta, ModelInput, torch, write_atomic};
 use crate::data::Normalization;
 use crate::models::{self, ModelOptions};
 use crate::{bail_input, training_device};
@@ -91,12 +91,12 @@ pub fn import(args: ImportArgs) -> Result<()> {
         architecture: arch.name.to_string(),
         model_options: imported.options,
         class_names,
-        input: InputSpec {
+        input: ModelInput::Image(InputSpec {
             channels,
             height,
             width,
-            normalization,
-        },
+            normalization: normalization.clone(),
+        }),
         data: None,
         recipe: None,
         strategy: None,
@@ -106,7 +106,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
         lineage: None,
         weights_sha256: String::new(),
     };
-    checkpoint::save(&args.out, &imported.model, &mut meta)?;
+    checkpoint::save(&args.out, &imported.model, &mut meta, None)?;
     let head = match (imported.head_kept, imported.file_classes) {
         (true, _) => format!("kept ({num_classes} classes)"),
         (false, Some(n)) => format!("new, {num_classes} classes (the file's has {n})"),
@@ -131,7 +131,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
                 "input",
                 format!(
                     "{channels}x{height}x{width}, mean {:?}, std {:?}",
-                    meta.input.normalization.mean, meta.input.normalization.std
+                    normalization.mean, normalization.std
                 )
             ),
         ])

@@ -29,16 +29,19 @@ pub struct EvalArgs {
     /// Skip image files that cannot be decoded (counted) instead of stopping.
     #[arg(long)]
     pub skip_bad_images: bool,
+    #[command(flatten)]
+    pub columns: data::text::Columns,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
     let model = ckpt.load_model(&training_device())?;
-    let (all, skipped) = data::load(
+    let (all, skipped) = data::load_dataset(
         &args.data,
         args.split,
         ckpt.meta.input.dims(),
         args.skip_bad_images,
+        &args.columns,
     )?;
     if skipped > 0 {
         eprintln!("skipped {skipped} unreadable image(s)");
@@ -46,20 +49,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
     // The checkpoint's classes, found by name in the dataset, in the checkpoint's order.
     let mut chosen = Vec::new();
     for name in &ckpt.meta.class_names {
-        match all.class_names.iter().position(|n| n == name) {
+        match all.class_names().iter().position(|n| n == name) {
             Some(i) => chosen.push(i),
             None => bail_input!(
                 "{}: has no class {name:?} of the model {} (the dataset's classes: {})",
                 args.data.display(),
                 args.model.display(),
-                all.class_names.join(", ")
+                all.class_names().join(", ")
             ),
         }
     }
     let set = all.restrict_to(&chosen);
-    let probs = infer::probabilities(&model, &set.normalized(&ckpt.meta.input.normalization));
+    let examples = ckpt.meta.input.examples(&set, ckpt.tokenizer.as_ref())?;
+    let probs = infer::probabilities(&model, examples.as_ref());
     let predicted: Vec<usize> = probs.iter().map(|p| infer::argmax(p)).collect();
-    let report = Report::new(&set.labels, &predicted, &set.class_names);
+    let report = Report::new(set.labels(), &predicted, set.class_names());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::checkpoint::{Checkpoint, write_atomic};
-use crate::data::{DataSpec, Normalization};
-use crate::models::{self, Classifier, ModelOptions};
+use crate::data::DataSpec;
+use crate::models::{self, ModelOptions};
 use crate::report::charts::{self, Panel, Series};
 use crate::train::{self, Recipe};
 use crate::training_device;
@@ -22,6 +22,8 @@ pub struct LrFindArgs {
     pub model: String,
     #[command(flatten)]
     pub options: ModelOptions,
+    #[command(flatten)]
+    pub text: super::train::TextOptions,
     #[command(flatten)]
     pub data: DataSpec,
     /// Lowest learning rate tried.
@@ -45,25 +47,24 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     let device = training_device();
     device.seed(args.recipe.seed);
     let parent = args.from.as_deref().map(Checkpoint::open).transpose()?;
-    let (arch, input) = match &parent {
-        Some(p) => (p.arch, p.meta.input.dims()),
+    let (model, input, tokenizer, sets) = match &parent {
+        Some(p) => {
+            let sets = args.data.load(p.meta.input.dims(), args.recipe.seed)?;
+            let model = p.load_backbone(sets.train.class_names().len(), &device)?.0;
+            (model, p.meta.input.clone(), p.tokenizer.clone(), sets)
+        }
         None => {
             let arch = models::arch(&args.model)?;
-            arch.check(&args.options)?;
-            (arch, arch.input_for(&args.options))
+            let f = super::train::fresh(
+                arch,
+                &args.options,
+                &args.data,
+                &args.text,
+                args.recipe.seed,
+                &device,
+            )?;
+            (f.model, f.input, f.tokenizer, f.sets)
         }
-    };
-    let sets = args.data.load(input, args.recipe.seed)?;
-    let classes = sets.train.class_names.len();
-    let (model, norm) = match &parent {
-        Some(p) => (
-            p.load_backbone(classes, &device)?.0,
-            p.meta.input.normalization.clone(),
-        ),
-        None => (
-            Classifier::new(arch, &args.options, classes, &device),
-            Normalization::of(&sets.train),
-        ),
     };
     println!(
         "lr-find: {} steps from {:.0e} to {:.0e} on {}",
@@ -74,7 +75,7 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     );
     let found = train::lr_find(
         model,
-        &sets.train.normalized(&norm),
+        input.examples(&sets.train, tokenizer.as_ref())?.as_ref(),
         &args.recipe,
         args.start_lr,
         args.end_lr,

@@ -49,7 +49,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if let (Some(input), Some(out)) = (&args.tensor, &args.raw_logits) {
         return raw_logits(&ckpt, model, input, out);
     }
-    let input = &ckpt.meta.input;
+    let input = ckpt.meta.input.image()?;
     let mut set = ImageSet {
         channels: input.channels,
         height: input.height,
@@ -104,7 +104,7 @@ fn raw_logits(ckpt: &Checkpoint, model: crate::Classifier, input: &Path, out: &P
         );
     };
     let shape = data.shape().to_vec();
-    let channels = ckpt.meta.input.channels;
+    let channels = ckpt.meta.input.image()?.channels;
     if shape.len() != 4 || shape[1] != channels || shape[0] == 0 {
         bail_input!(
             "{}: `input` has shape {shape:?}; expected N×{channels}×H×W",

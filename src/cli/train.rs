@@ -10,10 +10,12 @@ use burn::module::Module;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Lineage, Meta};
-use crate::data::batch::Examples;
-use crate::data::{DataSpec, Normalization, TrainingData};
-use crate::models::{self, ArchInfo, Classifier, ModelOptions};
+use crate::checkpoint::{
+    self, Checkpoint, DataRecord, InputSpec, Lineage, Meta, ModelInput, TextInput,
+};
+use crate::data::{DataSpec, Dataset, Normalization, TrainingData};
+use crate::models::{self, ArchInfo, Classifier, ModelOptions, bert};
+use crate::text::TextTokenizer;
 use crate::train::{self, FinetuneOptions, Phase, Recipe, RunOptions, StateFile, state};
 use crate::{bail_input, input_error, training_device};
 
@@ -82,6 +84,8 @@ pub struct PretrainArgs {
     #[command(flatten)]
     pub options: ModelOptions,
     #[command(flatten)]
+    pub text: TextOptions,
+    #[command(flatten)]
     pub data: DataSpec,
     /// Checkpoint directory to write (model.safetensors, pretune.json, metrics.jsonl).
     #[arg(long)]
@@ -136,31 +140,112 @@ struct RunDescription {
     meta: Meta,
     no_feature_cache: bool,
     saving: SaveArgs,
+    /// Text runs: the tokenizer (`tokenizer.json` text) the model reads with.
+    #[serde(default)]
+    tokenizer: Option<String>,
+}
+
+/// How a text model new to the world reads: its vocabulary and length.
+#[derive(Debug, Clone, Args)]
+pub struct TextOptions {
+    /// Text models from scratch: size of the WordPiece vocabulary learned from the training texts.
+    #[arg(long, default_value_t = 8000)]
+    pub vocab_size: usize,
+    /// Text models from scratch: longest input in tokens (longer texts are truncated).
+    #[arg(long, default_value_t = 128)]
+    pub max_length: usize,
+}
+
+/// A freshly initialised model of `arch` for a run on `data`, with what it reads: images of the
+/// architecture's shape normalised with the training data's statistics, or texts through a
+/// WordPiece vocabulary learned from the training texts.
+pub(super) struct Fresh {
+    pub model: Classifier,
+    pub options: ModelOptions,
+    pub input: ModelInput,
+    pub tokenizer: Option<TextTokenizer>,
+    pub sets: TrainingData,
+}
+
+pub(super) fn fresh(
+    arch: &'static ArchInfo,
+    options: &ModelOptions,
+    data: &DataSpec,
+    text: &TextOptions,
+    seed: u64,
+    device: &burn::prelude::Device,
+) -> Result<Fresh> {
+    let mut options = options.clone();
+    let (sets, input, tokenizer) = if arch.text {
+        if !(2..=512).contains(&text.max_length) || text.vocab_size < 100 {
+            bail_input!("--max-length must be 2 to 512 and --vocab-size at least 100");
+        }
+        let sets = data.load(None, seed)?;
+        let Dataset::Texts(train) = &sets.train else {
+            unreachable!("text data was asked for")
+        };
+        let tokenizer =
+            TextTokenizer::train_wordpiece(&train.texts, text.vocab_size, text.max_length)?;
+        options.bert = Some(bert::preset(arch.name, tokenizer.vocab_size()).ok_or_else(|| {
+            input_error!(
+                "--model {}: a model of a given config; train bert-mini or bert-small from scratch, \
+                 or finetune --from a Hugging Face model directory",
+                arch.name
+            )
+        })?);
+        let input = ModelInput::Text(TextInput {
+            max_length: text.max_length,
+        });
+        (sets, input, Some(tokenizer))
+    } else {
+        arch.check(&options)?;
+        let [channels, height, width] = arch.input_for(&options);
+        let sets = data.load(Some([channels, height, width]), seed)?;
+        let normalization =
+            Normalization::of(sets.train.images().expect("image data was asked for"));
+        let input = ModelInput::Image(InputSpec {
+            channels,
+            height,
+            width,
+            normalization,
+        });
+        (sets, input, None)
+    };
+    device.seed(seed);
+    let model = Classifier::new(arch, &options, sets.train.class_names().len(), device);
+    Ok(Fresh {
+        model,
+        options,
+        input,
+        tokenizer,
+        sets,
+    })
 }
 
 pub fn pretrain(args: PretrainArgs) -> Result<()> {
     let arch = models::arch(&args.model)?;
-    arch.check(&args.options)?;
     args.recipe.validate()?;
-    let input = arch.input_for(&args.options);
-    let sets = args.data.load(input, args.recipe.seed)?;
-    let norm = Normalization::of(&sets.train);
     let device = training_device();
-    device.seed(args.recipe.seed);
-    let model = Classifier::new(arch, &args.options, sets.train.class_names.len(), &device);
+    let f = fresh(
+        arch,
+        &args.options,
+        &args.data,
+        &args.text,
+        args.recipe.seed,
+        &device,
+    )?;
     println!(
         "pretrain {} on {} for {} epochs",
         arch.name,
-        sets.describe(),
+        f.sets.describe(),
         args.recipe.epochs
     );
     let meta = pending_meta(
         "pretrain",
         arch,
-        args.options,
-        input,
-        &sets,
-        norm,
+        f.options,
+        f.input,
+        &f.sets,
         &args.data,
         &args.recipe,
         None,
@@ -171,8 +256,13 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
         meta,
         no_feature_cache: false,
         saving: args.saving,
+        tokenizer: f
+            .tokenizer
+            .as_ref()
+            .map(TextTokenizer::to_json)
+            .transpose()?,
     };
-    execute(run, model, sets, &args.out, None)
+    execute(run, f.model, f.sets, &args.out, None)
 }
 
 pub fn finetune(args: FinetuneArgs) -> Result<()> {
@@ -188,13 +278,12 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
             parent.arch.name
         );
     }
-    let input = parent.meta.input.dims();
-    let sets = args.data.load(input, args.recipe.seed)?;
-    // The backbone learned on inputs normalised the parent's way; keep feeding it that way.
-    let norm = parent.meta.input.normalization.clone();
+    // The backbone learned on inputs prepared the parent's way; keep feeding it that way.
+    let input = parent.meta.input.clone();
+    let sets = args.data.load(input.dims(), args.recipe.seed)?;
     let device = training_device();
     device.seed(args.recipe.seed);
-    let num_classes = sets.train.class_names.len();
+    let num_classes = sets.train.class_names().len();
     let (model, loaded) = parent.load_backbone(num_classes, &device)?;
     println!(
         "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
@@ -202,7 +291,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         args.from.display(),
         loaded.len(),
         model.backbone.num_params(),
-        parent.arch.features,
+        parent.arch.features_for(&parent.meta.model_options),
     );
     let plan: Vec<String> = phases
         .iter()
@@ -219,7 +308,6 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         parent.backbone_options(),
         input,
         &sets,
-        norm,
         &args.data,
         &args.recipe,
         Some(args.strategy.clone()),
@@ -230,6 +318,11 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
         meta,
         no_feature_cache: args.no_feature_cache,
         saving: args.saving,
+        tokenizer: parent
+            .tokenizer
+            .as_ref()
+            .map(TextTokenizer::to_json)
+            .transpose()?,
     };
     execute(run, model, sets, &args.out, None)
 }
@@ -248,6 +341,7 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
         let arch = models::arch(meta["architecture"].as_str().unwrap_or_default())?;
         let options: ModelOptions =
             serde_json::from_value(meta["model_options"].clone()).unwrap_or_default();
+        arch.check(&options)?;
         let classes = meta["class_names"].as_array().map_or(0, Vec::len);
         Ok(Classifier::new(arch, &options, classes, &device))
     };
@@ -261,7 +355,7 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
         );
     };
     let sets = data.spec.load(run.meta.input.dims(), recipe.seed)?;
-    if sets.train.class_names != run.meta.class_names || sets.train.len() != data.train_images {
+    if sets.train.class_names() != run.meta.class_names || sets.train.len() != data.train_images {
         bail_input!(
             "{}: the data changed since the run started (classes or image count differ)",
             data.spec.data.display()
@@ -284,29 +378,22 @@ fn pending_meta(
     stage: &str,
     arch: &ArchInfo,
     model_options: ModelOptions,
-    input: [usize; 3],
+    input: ModelInput,
     sets: &TrainingData,
-    norm: Normalization,
     data: &DataSpec,
     recipe: &Recipe,
     strategy: Option<FinetuneOptions>,
     phases: Vec<Phase>,
     lineage: Option<Lineage>,
 ) -> Meta {
-    let [channels, height, width] = input;
     Meta {
         format_version: checkpoint::FORMAT_VERSION,
         pretune_version: env!("CARGO_PKG_VERSION").to_string(),
         stage: stage.to_string(),
         architecture: arch.name.to_string(),
         model_options,
-        class_names: sets.train.class_names.clone(),
-        input: InputSpec {
-            channels,
-            height,
-            width,
-            normalization: norm,
-        },
+        class_names: sets.train.class_names().to_vec(),
+        input,
         data: Some(DataRecord {
             spec: data.clone(),
             train_images: sets.train.len(),
@@ -341,7 +428,10 @@ fn execute(
     let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::SeqCst));
 
     let started = Instant::now();
-    let val = (!sets.val.is_empty()).then_some(&sets.val);
+    let tokenizer = match (&run.tokenizer, &run.meta.input) {
+        (Some(json), ModelInput::Text(t)) => Some(TextTokenizer::from_json(json, t.max_length)?),
+        _ => None,
+    };
     let log = out.join("metrics.jsonl");
     let state_path = out.join(STATE_FILE);
     let options = RunOptions {
@@ -358,12 +448,15 @@ fn execute(
     };
     let mut meta = run.meta;
     let recipe = meta.recipe.clone().expect("a training run has a recipe");
-    let norm = &meta.input.normalization;
-    let val = val.map(|v| v.normalized(norm));
+    let train_examples = meta.input.examples(&sets.train, tokenizer.as_ref())?;
+    let val_examples = match sets.val.is_empty() {
+        true => None,
+        false => Some(meta.input.examples(&sets.val, tokenizer.as_ref())?),
+    };
     let outcome = match train::fit(
         model,
-        &sets.train.normalized(norm),
-        val.as_ref().map(|v| v as &dyn Examples),
+        train_examples.as_ref(),
+        val_examples.as_deref(),
         &recipe,
         &meta.phases,
         &options,
@@ -376,7 +469,8 @@ fn execute(
     };
     meta.history = outcome.history;
     meta.best_epoch = outcome.best_epoch;
-    checkpoint::save(out, &outcome.model, &mut meta)?;
+    drop((train_examples, val_examples));
+    checkpoint::save(out, &outcome.model, &mut meta, tokenizer.as_ref())?;
     let _ = std::fs::remove_file(&state_path);
 
     let best = &meta.history[meta.best_epoch - 1];

@@ -8,6 +8,7 @@ pub mod csv;
 pub mod folder;
 pub mod idx;
 pub mod split;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -199,19 +200,119 @@ pub struct DataSpec {
     #[arg(long)]
     #[serde(default)]
     pub skip_bad_images: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub columns: text::Columns,
+}
+
+/// Labelled examples as loaded: images or texts.
+#[derive(Debug, Clone)]
+pub enum Dataset {
+    Images(ImageSet),
+    Texts(text::TextSet),
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn labels(&self) -> &[usize] {
+        match self {
+            Dataset::Images(s) => &s.labels,
+            Dataset::Texts(s) => &s.labels,
+        }
+    }
+
+    pub fn class_names(&self) -> &[String] {
+        match self {
+            Dataset::Images(s) => &s.class_names,
+            Dataset::Texts(s) => &s.class_names,
+        }
+    }
+
+    /// The examples at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        match self {
+            Dataset::Images(s) => Dataset::Images(s.subset(indices)),
+            Dataset::Texts(s) => Dataset::Texts(text::TextSet {
+                texts: indices.iter().map(|&i| s.texts[i].clone()).collect(),
+                labels: indices.iter().map(|&i| s.labels[i]).collect(),
+                class_names: s.class_names.clone(),
+            }),
+        }
+    }
+
+    /// Keep only the examples of `classes` and relabel them 0..classes.len() in that order.
+    pub fn restrict_to(&self, classes: &[usize]) -> Dataset {
+        let mut new_label = vec![None; self.class_names().len()];
+        for (new, &old) in classes.iter().enumerate() {
+            new_label[old] = Some(new);
+        }
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| new_label[self.labels()[i]].is_some())
+            .collect();
+        let labels: Vec<usize> = keep
+            .iter()
+            .map(|&i| new_label[self.labels()[i]].unwrap())
+            .collect();
+        let names: Vec<String> = classes
+            .iter()
+            .map(|&c| self.class_names()[c].clone())
+            .collect();
+        let mut out = self.subset(&keep);
+        match &mut out {
+            Dataset::Images(s) => (s.labels, s.class_names) = (labels, names),
+            Dataset::Texts(s) => (s.labels, s.class_names) = (labels, names),
+        }
+        out
+    }
+
+    /// Number of examples of each class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.class_names().len()];
+        for &l in self.labels() {
+            counts[l] += 1;
+        }
+        counts
+    }
+
+    /// The images, for what only images have (normalisation statistics).
+    pub fn images(&self) -> Option<&ImageSet> {
+        match self {
+            Dataset::Images(s) => Some(s),
+            Dataset::Texts(_) => None,
+        }
+    }
 }
 
 /// The training and validation images of a run.
 pub struct TrainingData {
-    pub train: ImageSet,
-    pub val: ImageSet,
+    pub train: Dataset,
+    pub val: Dataset,
     /// Unreadable images skipped (`--skip-bad-images`).
     pub skipped: usize,
 }
 
 impl DataSpec {
+    /// Load the `split` half of the data as the model takes it: images of `input`'s shape, or
+    /// texts (`input` is `None`). Returns the examples and how many unreadable images were skipped.
+    pub fn load_split(&self, split: Split, input: Option<[usize; 3]>) -> Result<(Dataset, usize)> {
+        load_dataset(
+            &self.data,
+            split,
+            input,
+            self.skip_bad_images,
+            &self.columns,
+        )
+    }
+
     /// Load the training split, keep the chosen classes, hold out validation, draw the few-shot subset.
-    pub fn load(&self, input: [usize; 3], seed: u64) -> Result<TrainingData> {
+    pub fn load(&self, input: Option<[usize; 3]>, seed: u64) -> Result<TrainingData> {
         let args = self;
         if !(0.0..1.0).contains(&args.val_fraction) {
             bail_input!(
@@ -222,20 +323,20 @@ impl DataSpec {
         if args.per_class == Some(0) {
             bail_input!("--per-class must be at least 1");
         }
-        let (all, skipped) = load(&args.data, Split::Train, input, args.skip_bad_images)?;
-        let chosen = classes::parse_classes(&args.classes, &all.class_names)?;
+        let (all, skipped) = self.load_split(Split::Train, input)?;
+        let chosen = classes::parse_classes(&args.classes, all.class_names())?;
         let set = all.restrict_to(&chosen);
         let (train_idx, val_idx) = split::holdout(set.len(), args.val_fraction, seed);
         let train_idx = match args.per_class {
-            Some(n) => split::per_class(&set.labels, &train_idx, n, seed),
+            Some(n) => split::per_class(set.labels(), &train_idx, n, seed),
             None => train_idx,
         };
         let train = set.subset(&train_idx);
         if let Some(c) = train.class_counts().iter().position(|&n| n == 0) {
             bail_input!(
-                "{}: no training images of class {} left after the validation split",
+                "{}: no training examples of class {} left after the validation split",
                 args.data.display(),
-                train.class_names[c]
+                train.class_names()[c]
             );
         }
         Ok(TrainingData {
@@ -253,10 +354,14 @@ impl TrainingData {
             0 => String::new(),
             n => format!(" ({n} unreadable images skipped)"),
         };
+        let kind = match self.train {
+            Dataset::Images(_) => "images",
+            Dataset::Texts(_) => "texts",
+        };
         format!(
-            "{} classes ({}), {} train / {} val images{skipped}",
-            self.train.class_names.len(),
-            self.train.class_names.join(", "),
+            "{} classes ({}), {} train / {} val {kind}{skipped}",
+            self.train.class_names().len(),
+            self.train.class_names().join(", "),
             self.train.len(),
             self.val.len()
         )
@@ -382,6 +487,24 @@ pub fn load(
         );
     };
     Ok((set.with_channels(channels).resized(height, width), skipped))
+}
+
+/// Load the `split` half of a dataset as the model takes it: images of `input`'s shape, or texts
+/// (`input` is `None`). Returns the examples and how many unreadable images were skipped.
+pub fn load_dataset(
+    path: &Path,
+    split: Split,
+    input: Option<[usize; 3]>,
+    skip_bad_images: bool,
+    columns: &text::Columns,
+) -> Result<(Dataset, usize)> {
+    Ok(match input {
+        Some(dims) => {
+            let (set, skipped) = load(path, split, dims, skip_bad_images)?;
+            (Dataset::Images(set), skipped)
+        }
+        None => (Dataset::Texts(text::load(path, split, columns)?), 0),
+    })
 }
 
 /// Whether `dir` has the IDX images file of `split`.

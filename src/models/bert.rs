@@ -133,16 +133,9 @@ pub struct Encoder {
 }
 
 #[derive(Module, Debug)]
-pub struct Pooler {
-    dense: Linear,
-}
-
-#[derive(Module, Debug)]
 pub struct Bert {
     embeddings: Embeddings,
     encoder: Encoder,
-    /// The `[CLS]` pooler, when the checkpoint has one (sentence encoders do not use it).
-    pooler: Option<Pooler>,
 }
 
 /// Normal(0, 0.02) weights, as BERT initialises them.
@@ -177,7 +170,9 @@ impl AddNorm {
 }
 
 impl Bert {
-    pub fn new(c: &BertConfig, pooler: bool, device: &Device) -> Self {
+    /// A freshly initialised encoder. (HF's `[CLS]` pooler is not part of it: the head reads
+    /// the mean-pooled states, as sentence encoders do.)
+    pub fn new(c: &BertConfig, device: &Device) -> Self {
         let h = c.hidden_size;
         let embedding = |n: usize| {
             EmbeddingConfig::new(n, h)
@@ -213,9 +208,6 @@ impl Bert {
             encoder: Encoder {
                 layer: (0..c.num_hidden_layers).map(|_| layer()).collect(),
             },
-            pooler: pooler.then(|| Pooler {
-                dense: linear(h, h, device),
-            }),
         }
     }
 
@@ -248,6 +240,27 @@ impl Bert {
     }
 }
 
+impl Bert {
+    /// Features for a classification head: the mean-pooled last hidden states.
+    pub fn features(
+        &self,
+        ids: Tensor<2, Int>,
+        types: Tensor<2, Int>,
+        mask: Tensor<2>,
+    ) -> Tensor<2> {
+        mean_pool(self.forward(ids, types, mask.clone()), mask)
+    }
+
+    /// Stages for freezing and layer-wise rates: the embeddings, then the encoder.
+    pub fn stages(&self) -> Vec<burn::module::ParamGroup> {
+        use burn::module::ParamGroup;
+        vec![
+            ParamGroup::ids_from_module(self.embeddings.clone()),
+            ParamGroup::ids_from_module(self.encoder.clone()),
+        ]
+    }
+}
+
 impl Layer {
     fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
         let attended = self.attention.self_attn.forward(x.clone(), bias);
@@ -271,14 +284,18 @@ impl SelfAttention {
     }
 }
 
-/// Mean of the hidden states over the tokens the mask keeps, then L2-normalised:
-/// sentence-transformers' embedding.
-pub fn mean_pool_normalized(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+/// Mean of the hidden states over the tokens the mask keeps.
+pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
     let [b, t, _] = hidden.dims();
     let m = mask.reshape([b, t, 1]);
     let summed = (hidden * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
     let counts = m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
-    let mean = summed / counts;
+    summed / counts
+}
+
+/// The mean-pooled embedding, L2-normalised: sentence-transformers' embedding.
+pub fn mean_pool_normalized(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let mean = mean_pool(hidden, mask);
     let norm = mean
         .clone()
         .powi_scalar(2)
@@ -286,6 +303,28 @@ pub fn mean_pool_normalized(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
         .sqrt()
         .clamp_min(1e-12);
     mean / norm
+}
+
+/// BERT-Mini and BERT-Small (Turc et al. 2019) sizes, for pretraining from scratch.
+pub fn preset(name: &str, vocab_size: usize) -> Option<BertConfig> {
+    let (hidden, heads) = match name {
+        "bert-mini" => (256, 4),
+        "bert-small" => (512, 8),
+        _ => return None,
+    };
+    Some(BertConfig {
+        vocab_size,
+        hidden_size: hidden,
+        num_hidden_layers: 4,
+        num_attention_heads: heads,
+        intermediate_size: 4 * hidden,
+        max_position_embeddings: 512,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        hidden_act: "gelu".into(),
+        hidden_dropout_prob: 0.1,
+        attention_probs_dropout_prob: 0.1,
+    })
 }
 
 /// Our name of a Hugging Face BERT tensor (`bert.` prefix optional), or `None` for tensors

@@ -23,7 +23,7 @@ use crate::bail_input;
 use crate::data::{IMAGENET, Normalization};
 
 /// Choices that change a model's layout beyond its architecture name.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct ModelOptions {
     /// For 28x28 and 32x32 images: inputs are resized to 32x32 and ResNets get CIFAR's stem
     /// (3x3 first conv at stride 1, no max-pool).
@@ -35,6 +35,10 @@ pub struct ModelOptions {
     #[arg(skip)]
     #[serde(default)]
     pub aux_logits: bool,
+    /// Text models: the sizes of the BERT encoder (its vocabulary is the checkpoint's tokenizer).
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bert: Option<bert::BertConfig>,
 }
 
 /// What the registry knows about an architecture.
@@ -42,7 +46,9 @@ pub struct ModelOptions {
 pub struct ArchInfo {
     pub name: &'static str,
     pub summary: &'static str,
-    /// Channels, height, width of the input the architecture was designed for.
+    /// Whether the model reads text (tokens) rather than images.
+    pub text: bool,
+    /// Channels, height, width of the input the architecture was designed for (images).
     pub input: [usize; 3],
     /// Whether `--small-input` applies.
     pub small_input: bool,
@@ -67,8 +73,35 @@ impl ArchInfo {
         }
     }
 
+    /// Length of the feature vector the head reads.
+    pub fn features_for(&self, options: &ModelOptions) -> usize {
+        match &options.bert {
+            Some(c) if self.text => c.hidden_size,
+            _ => self.features,
+        }
+    }
+
+    /// The encoder sizes of a text model (its options carry them).
+    pub fn bert_config<'a>(&self, options: &'a ModelOptions) -> &'a bert::BertConfig {
+        options
+            .bert
+            .as_ref()
+            .expect("text models carry their config (checked by ArchInfo::check)")
+    }
+
     /// Check that `options` make sense for this architecture.
     pub fn check(&self, options: &ModelOptions) -> Result<()> {
+        if self.text != options.bert.is_some() {
+            bail_input!(
+                "{}: the model options {} a BERT config",
+                self.name,
+                if self.text { "lack" } else { "have" }
+            );
+        }
+        if let Some(c) = &options.bert {
+            c.check()
+                .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
+        }
         if options.small_input && !self.small_input {
             bail_input!("--small-input: {} has no small-input variant", self.name);
         }
@@ -99,6 +132,7 @@ macro_rules! resnet {
         ArchInfo {
             name: $name,
             summary: $summary,
+            text: false,
             input: [3, 224, 224],
             small_input: true,
             features: $depth.features(),
@@ -115,6 +149,7 @@ macro_rules! vgg {
         ArchInfo {
             name: $name,
             summary: $summary,
+            text: false,
             input: [3, 224, 224],
             small_input: true,
             features: vgg::FEATURES,
@@ -126,11 +161,32 @@ macro_rules! vgg {
     };
 }
 
+macro_rules! text_arch {
+    ($name:literal, $summary:literal) => {
+        ArchInfo {
+            name: $name,
+            summary: $summary,
+            text: true,
+            input: [0, 0, 0],
+            small_input: false,
+            features: 0,
+            stages: &["embeddings", "encoder"],
+            torch_head: "classifier",
+            torch_normalization: ([0.0; 3], [1.0; 3]),
+            backbone: |o, _, d| {
+                let config = o.bert.as_ref().expect("checked by ArchInfo::check");
+                Backbone::Bert(bert::Bert::new(config, d))
+            },
+        }
+    };
+}
+
 /// Every architecture pretune can build, by name.
 pub const ARCHITECTURES: &[ArchInfo] = &[
     ArchInfo {
         name: "cnn",
         summary: "the classic small CNN: 2 conv blocks + fc 128, for 28x28 grayscale",
+        text: false,
         input: cnn::INPUT,
         small_input: false,
         features: cnn::FEATURES,
@@ -203,6 +259,7 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
     ArchInfo {
         name: "inception_v3",
         summary: "Inception v3 (27.2M params), 299x299, torchvision layout",
+        text: false,
         input: [3, 299, 299],
         small_input: false,
         features: inception::FEATURES,
@@ -217,6 +274,18 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
             ))
         },
     },
+    text_arch!(
+        "bert-mini",
+        "BERT-Mini (4 layers, 256 wide) for pretraining from scratch"
+    ),
+    text_arch!(
+        "bert-small",
+        "BERT-Small (4 layers, 512 wide) for pretraining from scratch"
+    ),
+    text_arch!(
+        "bert",
+        "a Hugging Face BertModel as its config.json says (e.g. all-MiniLM-L6-v2)"
+    ),
 ];
 
 /// Look up an architecture by name.
@@ -257,6 +326,7 @@ pub enum Backbone {
     ResNet(resnet::ResNet),
     Vgg(vgg::Vgg),
     Inception(inception::Inception3),
+    Bert(bert::Bert),
 }
 
 impl Backbone {
@@ -272,17 +342,25 @@ impl Backbone {
             Backbone::ResNet(m) => m.stages(),
             Backbone::Vgg(m) => m.stages(),
             Backbone::Inception(m) => m.stages(),
+            Backbone::Bert(m) => m.stages(),
         }
     }
 
     /// Inputs → feature vectors. Image backbones take images, text backbones tokens (the
     /// checkpoint's input kind decides which data is loaded, so they always meet their kind).
     pub fn forward(&self, input: Input) -> Tensor<2> {
-        let x = match input {
-            Input::Images(x) => x,
-            Input::Tokens { .. } => unreachable!("an image backbone was given tokens"),
+        let x = match (self, input) {
+            (Backbone::Bert(m), Input::Tokens { ids, types, mask }) => {
+                return m.features(ids, types, mask);
+            }
+            (Backbone::Bert(_), Input::Images(_)) => {
+                unreachable!("a text backbone was given images")
+            }
+            (_, Input::Tokens { .. }) => unreachable!("an image backbone was given tokens"),
+            (_, Input::Images(x)) => x,
         };
         match self {
+            Backbone::Bert(_) => unreachable!("handled above"),
             Backbone::Cnn(m) => m.forward(x),
             Backbone::ResNet(m) => m.forward(x),
             Backbone::Vgg(m) => m.forward(x),
@@ -308,7 +386,7 @@ impl Classifier {
     ) -> Self {
         Classifier {
             backbone: (arch.backbone)(options, num_classes, device),
-            head: LinearConfig::new(arch.features, num_classes).init(device),
+            head: LinearConfig::new(arch.features_for(options), num_classes).init(device),
         }
     }
 

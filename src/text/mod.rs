@@ -6,13 +6,24 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use rand::rngs::StdRng;
+use tokenizers::models::TrainerWrapper;
+use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::{AddedToken, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::checkpoint::torch;
+use crate::data::Augment;
+use crate::data::batch::Examples;
+use crate::data::text::TextSet;
+use crate::models::Input;
 use crate::models::bert::{self, Bert, BertConfig};
 use crate::{bail_input, input_error};
 
 /// A tokenizer that pads each batch to its longest text and truncates to the model's length.
+#[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
     pub max_length: usize,
@@ -26,11 +37,73 @@ pub struct Encoded {
     pub shape: [usize; 2],
 }
 
+/// Special tokens of the vocabularies pretune trains, in id order.
+const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
 impl TextTokenizer {
     /// Read `tokenizer.json`, replacing whatever padding and truncation it has baked in.
     pub fn from_file(path: &Path, max_length: usize) -> Result<Self> {
-        let mut inner = Tokenizer::from_file(path)
+        let inner = Tokenizer::from_file(path)
             .map_err(|e| input_error!("{}: not a readable tokenizer.json: {e}", path.display()))?;
+        Self::new(inner, max_length).map_err(|e| input_error!("{}: {e}", path.display()))
+    }
+
+    /// A tokenizer from `tokenizer.json` text.
+    pub fn from_json(json: &str, max_length: usize) -> Result<Self> {
+        let inner: Tokenizer = json
+            .parse()
+            .map_err(|e| anyhow::anyhow!("a damaged tokenizer: {e}"))?;
+        Self::new(inner, max_length)
+    }
+
+    /// A BERT-style uncased WordPiece tokenizer whose vocabulary (about `vocab_size` pieces,
+    /// special tokens first) is learned from `texts`.
+    pub fn train_wordpiece(texts: &[String], vocab_size: usize, max_length: usize) -> Result<Self> {
+        let mut inner = Tokenizer::new(WordPiece::default());
+        inner
+            .with_normalizer(Some(BertNormalizer::default()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        inner.with_pre_tokenizer(Some(BertPreTokenizer));
+        let mut trainer = TrainerWrapper::WordPieceTrainer(
+            WordPieceTrainer::builder()
+                .vocab_size(vocab_size)
+                .min_frequency(2)
+                .show_progress(false)
+                .special_tokens(SPECIAL.iter().map(|t| AddedToken::from(*t, true)).collect())
+                .build(),
+        );
+        inner
+            .train(&mut trainer, texts.iter())
+            .map_err(|e| anyhow::anyhow!("training the vocabulary: {e}"))?;
+        let id = |t: &str| {
+            inner
+                .token_to_id(t)
+                .expect("special tokens are in the vocabulary")
+        };
+        let template = TemplateProcessing::builder()
+            .try_single("[CLS] $A [SEP]")
+            .and_then(|b| b.try_pair("[CLS] $A [SEP] $B:1 [SEP]:1"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .special_tokens(vec![("[CLS]", id("[CLS]")), ("[SEP]", id("[SEP]"))])
+            .build()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        inner.with_post_processor(Some(template));
+        Self::new(inner, max_length)
+    }
+
+    /// The vocabulary's size.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The tokenizer as `tokenizer.json` text.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner
+            .to_string(true)
+            .map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))
+    }
+
+    fn new(mut inner: Tokenizer, max_length: usize) -> Result<Self> {
         let pad_token = inner
             .get_padding()
             .map(|p| p.pad_token.clone())
@@ -47,7 +120,7 @@ impl TextTokenizer {
                 max_length,
                 ..Default::default()
             }))
-            .map_err(|e| input_error!("{}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(TextTokenizer { inner, max_length })
     }
 
@@ -87,9 +160,49 @@ impl Encoded {
     }
 }
 
+/// Texts and the tokenizer the model reads them with.
+pub struct TextExamples<'a> {
+    pub set: &'a TextSet,
+    pub tokenizer: &'a TextTokenizer,
+}
+
+impl Examples for TextExamples<'_> {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn labels(&self) -> &[usize] {
+        &self.set.labels
+    }
+
+    fn inputs(
+        &self,
+        indices: &[usize],
+        _: Option<(Augment, &mut StdRng)>,
+        device: &Device,
+    ) -> Input {
+        let texts: Vec<&str> = indices
+            .iter()
+            .map(|&i| self.set.texts[i].as_str())
+            .collect();
+        let (ids, types, mask) = self
+            .tokenizer
+            .encode(&texts)
+            .expect("texts that were read as UTF-8 tokenise")
+            .tensors(device);
+        Input::Tokens { ids, types, mask }
+    }
+
+    fn inference_batch(&self) -> usize {
+        EMBED_BATCH
+    }
+}
+
 /// A Hugging Face BERT model directory, loaded.
 pub struct HfModel {
     pub dir: PathBuf,
+    /// The weights file read.
+    pub weights: PathBuf,
     pub config: BertConfig,
     pub model: Bert,
     pub tokenizer: TextTokenizer,
@@ -125,10 +238,7 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
             )
         })?;
     let tensors = torch::read_tensors(&weights)?;
-    let pooler = tensors
-        .keys()
-        .any(|k| bert::from_hf_name(k).as_deref() == Some("pooler.dense.weight"));
-    let mut model = Bert::new(&config, pooler, device);
+    let mut model = Bert::new(&config, device);
     let pack: Vec<_> = tensors
         .into_iter()
         .filter_map(|(k, data)| {
@@ -139,6 +249,7 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
     if let Some(err) = result.errors.first() {
         bail_input!("{}: {err:?}", weights.display());
     }
+    let weights = weights.clone();
     if !result.missing.is_empty() {
         let names: Vec<String> = result
             .missing
@@ -161,6 +272,7 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
     let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_length)?;
     Ok(HfModel {
         dir: dir.to_path_buf(),
+        weights,
         config,
         model,
         tokenizer,

@@ -1,0 +1,291 @@
+//! Labelled texts: CSV/TSV/JSONL files with a text and a label column, or a directory of topic
+//! files (one file per class, entries separated by lines holding only `%`, as the fortunes
+//! package has them). Sources have no test split of their own: a text belongs to the test split
+//! when the hash of its content says so (1 in 5), so `eval --split test` always sees the same
+//! texts whatever the seed or the classes chosen.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::Result;
+use sha2::{Digest, Sha256};
+
+use super::Split;
+use crate::{bail_input, input_error};
+
+/// Texts with integer labels.
+#[derive(Debug, Clone, Default)]
+pub struct TextSet {
+    pub texts: Vec<String>,
+    /// One label per text: an index into `class_names`.
+    pub labels: Vec<usize>,
+    pub class_names: Vec<String>,
+}
+
+/// Which columns of a CSV/TSV/JSONL file hold the text and the label.
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct Columns {
+    /// Text data (CSV/TSV/JSONL): the column holding the text.
+    #[arg(long = "text-column", default_value = "text")]
+    #[serde(default = "text_column")]
+    pub text: String,
+    /// Text data (CSV/TSV/JSONL): the column holding the label.
+    #[arg(long = "label-column", default_value = "label")]
+    #[serde(default = "label_column")]
+    pub label: String,
+}
+
+fn text_column() -> String {
+    "text".into()
+}
+fn label_column() -> String {
+    "label".into()
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns {
+            text: text_column(),
+            label: label_column(),
+        }
+    }
+}
+
+/// Whether `text` belongs to the test split: decided by its content alone.
+pub fn in_test_split(text: &str) -> bool {
+    let digest = Sha256::digest(text.as_bytes());
+    u64::from_le_bytes(digest[..8].try_into().unwrap()) % 5 == 0
+}
+
+impl TextSet {
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    fn push(&mut self, text: String, label: usize, split: Split) {
+        if in_test_split(&text) == (split == Split::Test) {
+            self.texts.push(text);
+            self.labels.push(label);
+        }
+    }
+}
+
+/// Load the `split` half of a text source: a topic directory, or a `.csv`, `.tsv` or `.jsonl`
+/// file whose `columns` hold the text and the label.
+pub fn load(path: &Path, split: Split, columns: &Columns) -> Result<TextSet> {
+    let set = if path.is_dir() {
+        read_topics(path, split)?
+    } else {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "csv" | "tsv" => read_delimited(
+                path,
+                split,
+                columns,
+                if ext == "tsv" { b'\t' } else { b',' },
+            )?,
+            "jsonl" | "json" => read_jsonl(path, split, columns)?,
+            _ => bail_input!(
+                "{}: not a text dataset (expected a directory of topic files, or a .csv, .tsv or .jsonl file)",
+                path.display()
+            ),
+        }
+    };
+    if set.class_names.len() < 2 {
+        bail_input!(
+            "{}: found {} class(es), a classifier needs at least 2",
+            path.display(),
+            set.class_names.len()
+        );
+    }
+    Ok(set)
+}
+
+/// A directory of topic files: every file without an extension is a class named after it
+/// (fortunes' `.dat` and `.u8` index files are skipped).
+fn read_topics(dir: &Path, split: Split) -> Result<TextSet> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| input_error!("{}: cannot list: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_none())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    let mut set = TextSet::default();
+    for (label, file) in files.iter().enumerate() {
+        let bytes = std::fs::read(file)
+            .map_err(|e| input_error!("{}: cannot read: {e}", file.display()))?;
+        let text = String::from_utf8_lossy(&bytes);
+        set.class_names
+            .push(file.file_name().unwrap().to_string_lossy().into_owned());
+        for entry in text
+            .split("\n%\n")
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && *e != "%")
+        {
+            set.push(entry.to_string(), label, split);
+        }
+    }
+    Ok(set)
+}
+
+/// Class names are the distinct label values, sorted.
+fn labelled(rows: Vec<(String, String)>, split: Split) -> TextSet {
+    let names: Vec<String> = rows
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut set = TextSet {
+        class_names: names.clone(),
+        ..Default::default()
+    };
+    for (text, label) in rows {
+        let index = names.binary_search(&label).expect("collected above");
+        set.push(text, index, split);
+    }
+    set
+}
+
+fn read_delimited(path: &Path, split: Split, columns: &Columns, delimiter: u8) -> Result<TextSet> {
+    let shown = path.display();
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_path(path)
+        .map_err(|e| input_error!("{shown}: cannot read: {e}"))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| input_error!("{shown}: no header row: {e}"))?
+        .clone();
+    let column = |name: &str, flag: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            input_error!(
+                "{shown}: no column {name:?} ({flag}); the columns are {}",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            )
+        })
+    };
+    let (t, l) = (
+        column(&columns.text, "--text-column")?,
+        column(&columns.label, "--label-column")?,
+    );
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| input_error!("{shown}: row {}: {e}", i + 2))?;
+        match (record.get(t), record.get(l)) {
+            (Some(text), Some(label)) => rows.push((text.to_string(), label.to_string())),
+            _ => bail_input!(
+                "{shown}: row {} has no {} or {} field",
+                i + 2,
+                columns.text,
+                columns.label
+            ),
+        }
+    }
+    Ok(labelled(rows, split))
+}
+
+fn read_jsonl(path: &Path, split: Split, columns: &Columns) -> Result<TextSet> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| input_error!("{shown}: cannot read as UTF-8 text: {e}"))?;
+    let mut rows = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| input_error!("{shown}:{}: not a JSON object: {e}", i + 1))?;
+        let field = |name: &str| match &value[name] {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        match (field(&columns.text), field(&columns.label)) {
+            (Some(t), Some(l)) => rows.push((t, l)),
+            _ => bail_input!(
+                "{shown}:{}: no string field {:?} (--text-column) and {:?} (--label-column)",
+                i + 1,
+                columns.text,
+                columns.label
+            ),
+        }
+    }
+    Ok(labelled(rows, split))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_csv_and_jsonl_split_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = dir.path().join("topics");
+        std::fs::create_dir(&topics).unwrap();
+        let entries = |word: &str| {
+            (0..50)
+                .map(|i| format!("{word} number {i}\nsecond line"))
+                .collect::<Vec<_>>()
+        };
+        std::fs::write(topics.join("cats"), entries("cat").join("\n%\n") + "\n%\n").unwrap();
+        std::fs::write(topics.join("dogs"), entries("dog").join("\n%\n")).unwrap();
+        std::fs::write(topics.join("cats.dat"), [0u8, 1, 2]).unwrap();
+        let cols = Columns::default();
+        let train = load(&topics, Split::Train, &cols).unwrap();
+        let test = load(&topics, Split::Test, &cols).unwrap();
+        assert_eq!(train.class_names, ["cats", "dogs"]);
+        assert_eq!(train.len() + test.len(), 100);
+        assert!(test.len() > 5 && test.len() < 40);
+        assert!(
+            test.texts
+                .iter()
+                .all(|t| in_test_split(t) && !train.texts.contains(t))
+        );
+
+        let csv = dir.path().join("d.csv");
+        std::fs::write(
+            &csv,
+            "label,text\npos,\"good, very good\"\nneg,bad\npos,fine\n",
+        )
+        .unwrap();
+        let all: usize = [Split::Train, Split::Test]
+            .iter()
+            .map(|&s| load(&csv, s, &cols).unwrap().len())
+            .sum();
+        assert_eq!(all, 3);
+        let err = load(
+            &csv,
+            Split::Train,
+            &Columns {
+                text: "body".into(),
+                ..Columns::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("d.csv") && err.contains("\"body\"") && err.contains("label, text"),
+            "{err}"
+        );
+
+        let jsonl = dir.path().join("d.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 2}\n{\"text\": \"c\"\n",
+        )
+        .unwrap();
+        let err = load(&jsonl, Split::Train, &cols).unwrap_err().to_string();
+        assert!(err.contains("d.jsonl:3"), "{err}");
+    }
+}
