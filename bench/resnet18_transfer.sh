@@ -14,5 +14,6 @@ $P finetune --from "$OUT/source" "${common[@]}" --out "$OUT/finetune"
 $P pretrain --model resnet18 --small-input "${common[@]}" --out "$OUT/scratch"
 for run in finetune scratch; do
   printf '%s: ' "$run"
-  $P eval --model "$OUT/$run" --data "$D" --json | python3 -c 'import json,sys; print(f"{100*json.load(sys.stdin)["accuracy"]:.2f}% test accuracy")'
+  $P eval --model "$OUT/$run" --data "$D" --json |
+    python3 -c 'import json, sys; print("%.2f%% test accuracy" % (100 * json.load(sys.stdin)["accuracy"]))'
 done
