@@ -26,6 +26,8 @@ pub enum Schedule {
     Constant,
     /// Cosine decay from `--lr` to 0 (after the warm-up).
     Cosine,
+    /// Linear decay from `--lr` to 0 (after the warm-up): Hugging Face Trainer's schedule.
+    Linear,
     /// fastai's one-cycle: cosine up from lr/25 over the first 25%, then cosine down to ~0.
     Onecycle,
 }
@@ -142,12 +144,10 @@ impl Recipe {
         if step < warmup {
             return (step + 1) as f64 / warmup as f64;
         }
+        let t = (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64;
         match self.schedule {
-            Schedule::Cosine => cos_between(
-                1.0,
-                0.0,
-                (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64,
-            ),
+            Schedule::Cosine => cos_between(1.0, 0.0, t),
+            Schedule::Linear => 1.0 - t,
             _ => 1.0,
         }
     }
@@ -330,6 +330,10 @@ mod tests {
         assert!(r.lr_factor(99, spe, total) < 1e-3);
         let c = Cli::parse_from(["x", "--schedule", "constant", "--warmup-epochs", "0"]).recipe;
         assert_eq!(c.lr_factor(50, spe, total), 1.0);
+        let l = Cli::parse_from(["x", "--schedule", "linear", "--warmup-epochs", "1"]).recipe;
+        assert!((l.lr_factor(10, spe, total) - 1.0).abs() < 1e-12);
+        assert!((l.lr_factor(55, spe, total) - 0.5).abs() < 1e-12);
+        assert!(l.lr_factor(99, spe, total) < 0.02);
     }
 
     #[test]
