@@ -136,9 +136,6 @@ pub struct Meta {
     pub weights_sha256: String,
 }
 
-/// Largest image side a checkpoint may declare: a bound on what loading its inputs allocates.
-const MAX_SIDE: usize = 4096;
-
 impl Meta {
     /// Parse and check `pretune.json`: readable, not from a newer pretune, a known architecture
     /// whose input it matches, sane sizes and normalisation, at least 2 classes.
@@ -155,17 +152,18 @@ impl Meta {
         arch.check(&meta.model_options)?;
         match (&meta.input, arch.text) {
             (ModelInput::Image(input), false) => {
-                if input.channels != arch.input[0]
-                    || !(1..=MAX_SIDE).contains(&input.height)
-                    || !(1..=MAX_SIDE).contains(&input.width)
-                {
+                // Exactly the input pretune builds this model for (as every pretune command
+                // writes): any other size passed here before, and then the CNN (its fc1 is sized
+                // for 28x28) or inception_v3 (below 75x75) panicked in Burn on the first image
+                // (found while fuzzing this).
+                let [c, h, w] = arch.input_for(&meta.model_options);
+                if input.dims() != [c, h, w] {
                     bail_input!(
-                        "input {}x{}x{} does not suit {} ({} channels, sides 1 to {MAX_SIDE})",
+                        "input {}x{}x{} does not suit {} (it takes {c}x{h}x{w})",
                         input.channels,
                         input.height,
                         input.width,
                         arch.name,
-                        arch.input[0]
                     );
                 }
                 if !input.normalization.fits(input.channels) {
@@ -484,4 +482,57 @@ impl Checkpoint {
 /// Escape regex metacharacters (our prefixes only contain `.`).
 fn regex_escape(s: &str) -> String {
     s.replace('.', r"\.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `pretune.json` of `pretune import --arch cnn` (seed_net.safetensors), compacted.
+    const CNN: &str = r#"{"format_version":1,"pretune_version":"0.1.0","stage":"import","architecture":"cnn","model_options":{"small_input":false,"aux_logits":false},"class_names":["0","1"],"input":{"channels":1,"height":28,"width":28,"normalization":{"mean":[0.1307],"std":[0.3081]}},"strategy":null,"phases":[],"history":[],"best_epoch":0,"lineage":null}"#;
+
+    #[test]
+    fn input_must_be_the_architectures_own() {
+        let (meta, arch) = Meta::parse(CNN).unwrap();
+        assert_eq!((meta.input.dims(), arch.name), (Some([1, 28, 28]), "cnn"));
+        // A CNN checkpoint claiming 32x32 inputs (fuzz/corpus/meta_parse/regress_cnn_32x32.json):
+        // accepted before, then `pretune predict` panicked in burn-nn's Linear
+        // ("axis 1 expected 3136, got 4096").
+        for (h, w) in [(32, 32), (28, 1), (1, 28)] {
+            let text = CNN.replace(
+                r#""height":28,"width":28"#,
+                &format!(r#""height":{h},"width":{w}"#),
+            );
+            let err = Meta::parse(&text).unwrap_err();
+            assert!(crate::error::is_input_error(&err), "{err:#}");
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains("does not suit cnn (it takes 1x28x28)"),
+                "{msg}"
+            );
+        }
+        // resnet18 takes 3x224x224, or 3x32x32 with --small-input.
+        let resnet = CNN
+            .replace(r#""cnn""#, r#""resnet18""#)
+            .replace(r#""channels":1"#, r#""channels":3"#)
+            .replace(
+                r#""mean":[0.1307],"std":[0.3081]"#,
+                r#""mean":[0,0,0],"std":[1,1,1]"#,
+            );
+        let sized = |small: bool, side: usize| {
+            resnet
+                .replace(
+                    r#""small_input":false"#,
+                    &format!(r#""small_input":{small}"#),
+                )
+                .replace(
+                    r#""height":28,"width":28"#,
+                    &format!(r#""height":{side},"width":{side}"#),
+                )
+        };
+        assert!(Meta::parse(&sized(false, 224)).is_ok());
+        assert!(Meta::parse(&sized(true, 32)).is_ok());
+        assert!(Meta::parse(&sized(false, 32)).is_err());
+        assert!(Meta::parse(&sized(true, 224)).is_err());
+    }
 }

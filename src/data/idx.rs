@@ -93,7 +93,7 @@ pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray> {
         ),
     };
 
-    let mut data = Vec::with_capacity(expected as usize);
+    let mut data = Vec::with_capacity(initial_capacity(expected, file_len, gzipped));
     (&mut reader)
         .take(expected)
         .read_to_end(&mut data)
@@ -111,6 +111,20 @@ pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray> {
         );
     }
     Ok(IdxArray { dims, data })
+}
+
+/// Bytes to reserve up front for `expected` bytes of data. A raw file holds them (checked).
+/// A gzip header's claim is bounded only by deflate's ratio (~1100x the file), so a crafted
+/// 2 MB file could make us reserve 2.2 GB, and a 30 MB one more memory than the machine has
+/// (an abort, not an error; the `idx` fuzz target's malloc limit reports it): reserve at most
+/// 16x the file (MNIST's ratio is ~2x) and let the buffer grow with data actually decompressed.
+fn initial_capacity(expected: u64, file_len: u64, gzipped: bool) -> usize {
+    let bound = if gzipped {
+        file_len.saturating_mul(16)
+    } else {
+        file_len
+    };
+    expected.min(bound) as usize
 }
 
 /// Like `read_exact`, but reports how many bytes it got instead of failing at end of file.
@@ -224,6 +238,34 @@ mod tests {
         );
         let msg = message(read_idx(&p, 3));
         assert!(msg.contains("truncated"), "{msg}");
+    }
+
+    #[test]
+    fn gzip_header_claiming_more_than_the_file_holds_reserves_little() {
+        // 2.1 MB of gzip whose header claims 2.2 GB (within deflate's ratio): the reader used to
+        // reserve all of it up front (libFuzzer: out-of-memory (malloc(2200000000))).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..2_100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let gz = gzip(&encode_idx(&[2200, 1000, 1000], &noise));
+        assert!(gz.len() as u64 * MAX_GZIP_RATIO >= 2_200_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        let msg = message(read_idx(&write(dir.path(), "bomb.gz", &gz), 3));
+        assert!(
+            msg.contains("truncated") && msg.contains("2200000000"),
+            "{msg}"
+        );
+        assert_eq!(
+            initial_capacity(2_200_000_000, gz.len() as u64, true),
+            16 * gz.len()
+        );
+        assert_eq!(initial_capacity(784, 800, false), 784);
     }
 
     #[test]
