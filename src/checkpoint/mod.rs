@@ -137,6 +137,32 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The metadata of weights imported from elsewhere: no data, recipe or history.
+    pub fn imported(
+        arch: &ArchInfo,
+        model_options: ModelOptions,
+        class_names: Vec<String>,
+        input: ModelInput,
+    ) -> Meta {
+        Meta {
+            format_version: FORMAT_VERSION,
+            pretune_version: env!("CARGO_PKG_VERSION").to_string(),
+            stage: "import".into(),
+            architecture: arch.name.into(),
+            model_options,
+            class_names,
+            input,
+            data: None,
+            recipe: None,
+            strategy: None,
+            phases: vec![],
+            history: vec![],
+            best_epoch: 0,
+            lineage: None,
+            weights_sha256: String::new(),
+        }
+    }
+
     /// Parse and check `pretune.json`: readable, not from a newer pretune, a known architecture
     /// whose input it matches, sane sizes and normalisation, at least 2 classes.
     pub fn parse(text: &str) -> Result<(Meta, &'static ArchInfo)> {
@@ -365,25 +391,10 @@ impl Checkpoint {
             backbone: models::Backbone::Bert(hf.model),
             head: burn::nn::LinearConfig::new(hf.config.hidden_size, 2).init(&device),
         };
-        let meta = Meta {
-            format_version: FORMAT_VERSION,
-            pretune_version: env!("CARGO_PKG_VERSION").to_string(),
-            stage: "import".into(),
-            architecture: arch.name.into(),
-            model_options,
-            class_names: vec!["0".into(), "1".into()],
-            input: ModelInput::Text(TextInput {
-                max_length: hf.tokenizer.max_length,
-            }),
-            data: None,
-            recipe: None,
-            strategy: None,
-            phases: vec![],
-            history: vec![],
-            best_epoch: 0,
-            lineage: None,
-            weights_sha256: String::new(),
-        };
+        let input = ModelInput::Text(TextInput {
+            max_length: hf.tokenizer.max_length,
+        });
+        let meta = Meta::imported(arch, model_options, vec!["0".into(), "1".into()], input);
         let weights = serialize(&model, &meta)?;
         Ok(Checkpoint {
             dir: dir.to_path_buf(),

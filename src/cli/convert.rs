@@ -84,28 +84,13 @@ pub fn import(args: ImportArgs) -> Result<()> {
     if !normalization.fits(channels) {
         bail_input!("--mean/--std: give {channels} value(s) each, standard deviations positive");
     }
-    let mut meta = Meta {
-        format_version: checkpoint::FORMAT_VERSION,
-        pretune_version: env!("CARGO_PKG_VERSION").to_string(),
-        stage: "import".to_string(),
-        architecture: arch.name.to_string(),
-        model_options: imported.options,
-        class_names,
-        input: ModelInput::Image(InputSpec {
-            channels,
-            height,
-            width,
-            normalization: normalization.clone(),
-        }),
-        data: None,
-        recipe: None,
-        strategy: None,
-        phases: vec![],
-        history: vec![],
-        best_epoch: 0,
-        lineage: None,
-        weights_sha256: String::new(),
-    };
+    let input = ModelInput::Image(InputSpec {
+        channels,
+        height,
+        width,
+        normalization: normalization.clone(),
+    });
+    let mut meta = Meta::imported(arch, imported.options, class_names, input);
     checkpoint::save(&args.out, &imported.model, &mut meta, None)?;
     let head = match (imported.head_kept, imported.file_classes) {
         (true, _) => format!("kept ({num_classes} classes)"),
@@ -144,13 +129,7 @@ fn class_names(spec: &str) -> Result<Vec<String>> {
     let names: Vec<String> = if let Ok(n) = spec.parse::<usize>() {
         (0..n).map(|c| c.to_string()).collect()
     } else if std::path::Path::new(spec).is_file() {
-        std::fs::read_to_string(spec)
-            .map_err(|e| crate::input_error!("{spec}: cannot read: {e}"))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect()
+        crate::data::classes::read_names(std::path::Path::new(spec))?
     } else {
         spec.split(',').map(|s| s.trim().to_string()).collect()
     };

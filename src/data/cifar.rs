@@ -97,14 +97,7 @@ fn class_names(dir: &Path) -> Result<Vec<String>> {
     if !listed.is_file() {
         return Ok(CLASSES.iter().map(|s| s.to_string()).collect());
     }
-    let text = std::fs::read_to_string(&listed)
-        .map_err(|e| crate::input_error!("{}: not readable text: {e}", listed.display()))?;
-    let names: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let names = super::classes::read_names(&listed)?;
     if names.len() < 2 {
         bail_input!(
             "{}: lists {} class names, expected at least 2",

@@ -1,8 +1,40 @@
 //! `--classes`: which classes of a dataset to use, by index, range or name.
 
+use std::path::Path;
+
 use anyhow::Result;
 
-use crate::bail_input;
+use crate::{bail_input, input_error};
+
+/// Class names listed one per line in a text file (blank lines ignored).
+pub fn read_names(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| input_error!("{}: cannot read as text: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// For keeping only `classes` (indices among `num_classes`): the positions of the examples to
+/// keep, and their new labels 0..classes.len() in the order `classes` gives.
+pub fn relabel(
+    labels: &[usize],
+    num_classes: usize,
+    classes: &[usize],
+) -> (Vec<usize>, Vec<usize>) {
+    let mut new_label = vec![None; num_classes];
+    for (new, &old) in classes.iter().enumerate() {
+        new_label[old] = Some(new);
+    }
+    labels
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &l)| new_label[l].map(|new| (i, new)))
+        .unzip()
+}
 
 /// Parse a class list such as `0-4`, `5,7,9` or `Sandal,Bag` (names match case-insensitively)
 /// against `names`, returning class indices in the order given. `all` (or an empty spec)

@@ -96,23 +96,15 @@ impl ImageSet {
     /// Keep only the images of `classes` (indices into `class_names`) and relabel them
     /// 0..classes.len() in the order given.
     pub fn restrict_to(&self, classes: &[usize]) -> ImageSet {
-        let mut new_label = vec![None; self.class_names.len()];
-        for (new, &old) in classes.iter().enumerate() {
-            new_label[old] = Some(new);
+        let (keep, labels) = classes::relabel(&self.labels, self.class_names.len(), classes);
+        ImageSet {
+            labels,
+            class_names: classes
+                .iter()
+                .map(|&c| self.class_names[c].clone())
+                .collect(),
+            ..self.subset(&keep)
         }
-        let keep: Vec<usize> = (0..self.len())
-            .filter(|&i| new_label[self.labels[i]].is_some())
-            .collect();
-        let mut out = self.subset(&keep);
-        out.labels = keep
-            .iter()
-            .map(|&i| new_label[self.labels[i]].unwrap())
-            .collect();
-        out.class_names = classes
-            .iter()
-            .map(|&c| self.class_names[c].clone())
-            .collect();
-        out
     }
 
     /// The same images scaled to `height`×`width` (bilinear), or `self` when already that size.
@@ -249,27 +241,17 @@ impl Dataset {
 
     /// Keep only the examples of `classes` and relabel them 0..classes.len() in that order.
     pub fn restrict_to(&self, classes: &[usize]) -> Dataset {
-        let mut new_label = vec![None; self.class_names().len()];
-        for (new, &old) in classes.iter().enumerate() {
-            new_label[old] = Some(new);
+        match self {
+            Dataset::Images(s) => Dataset::Images(s.restrict_to(classes)),
+            Dataset::Texts(s) => {
+                let (keep, labels) = classes::relabel(&s.labels, s.class_names.len(), classes);
+                Dataset::Texts(text::TextSet {
+                    texts: keep.iter().map(|&i| s.texts[i].clone()).collect(),
+                    labels,
+                    class_names: classes.iter().map(|&c| s.class_names[c].clone()).collect(),
+                })
+            }
         }
-        let keep: Vec<usize> = (0..self.len())
-            .filter(|&i| new_label[self.labels()[i]].is_some())
-            .collect();
-        let labels: Vec<usize> = keep
-            .iter()
-            .map(|&i| new_label[self.labels()[i]].unwrap())
-            .collect();
-        let names: Vec<String> = classes
-            .iter()
-            .map(|&c| self.class_names()[c].clone())
-            .collect();
-        let mut out = self.subset(&keep);
-        match &mut out {
-            Dataset::Images(s) => (s.labels, s.class_names) = (labels, names),
-            Dataset::Texts(s) => (s.labels, s.class_names) = (labels, names),
-        }
-        out
     }
 
     /// Number of examples of each class.
@@ -570,13 +552,7 @@ pub fn load_idx_dir(dir: &Path, split: Split) -> Result<ImageSet> {
 fn class_names_for(dir: &Path, num_classes: usize) -> Result<Vec<String>> {
     let listed = dir.join("classes.txt");
     if listed.is_file() {
-        let text = std::fs::read_to_string(&listed)?;
-        let names: Vec<String> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
+        let names = classes::read_names(&listed)?;
         if names.len() < num_classes {
             bail_input!(
                 "{}: names {} classes, but the labels go up to {}",
