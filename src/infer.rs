@@ -1,5 +1,6 @@
 //! Running a trained model over examples: logits, probabilities, predictions.
 
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
@@ -10,14 +11,25 @@ use crate::models::Classifier;
 pub fn probabilities(model: &Classifier, examples: &dyn Examples) -> Vec<Vec<f32>> {
     let model = model.valid();
     let device = model.head.weight.device();
-    let mut rows = Vec::with_capacity(examples.len());
-    let all: Vec<usize> = (0..examples.len()).collect();
-    for chunk in all.chunks(examples.inference_batch()) {
-        rows.extend(softmax_rows(
-            model.forward(examples.inputs(chunk, None, &device)),
-        ));
+    let order = inference_order(examples);
+    let mut rows = vec![Vec::new(); examples.len()];
+    for chunk in order.chunks(examples.inference_batch()) {
+        let probs = softmax_rows(model.forward(examples.batch(chunk, None, &device).input));
+        for (&i, row) in chunk.iter().zip(probs) {
+            rows[i] = row;
+        }
     }
     rows
+}
+
+/// The order inference visits examples in: by size when sizes differ (texts), so that each
+/// batch pads little; results are put back in the examples' order.
+fn inference_order(examples: &dyn Examples) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    if let Some(lengths) = examples.lengths() {
+        order.sort_by_key(|&i| lengths[i]);
+    }
+    order
 }
 
 /// Softmax of each row of `logits`, as plain vectors.
@@ -34,12 +46,18 @@ pub fn softmax_rows(logits: Tensor<2>) -> Vec<Vec<f32>> {
 pub fn features(model: &Classifier, examples: &dyn Examples) -> Tensor<2> {
     let model = model.valid();
     let device = model.head.weight.device();
-    let all: Vec<usize> = (0..examples.len()).collect();
-    let chunks: Vec<Tensor<2>> = all
+    let order = inference_order(examples);
+    let chunks: Vec<Tensor<2>> = order
         .chunks(examples.inference_batch())
-        .map(|chunk| model.forward_features(examples.inputs(chunk, None, &device)))
+        .map(|chunk| model.forward_features(examples.batch(chunk, None, &device).input))
         .collect();
-    Tensor::cat(chunks, 0)
+    // Row k holds example order[k]; put example i at row i.
+    let mut inverse = vec![0i64; order.len()];
+    for (k, &i) in order.iter().enumerate() {
+        inverse[i] = k as i64;
+    }
+    let n = inverse.len();
+    Tensor::cat(chunks, 0).select(0, Tensor::from_data(TensorData::new(inverse, [n]), &device))
 }
 
 /// Index of the largest value.
@@ -52,9 +70,40 @@ pub fn argmax(row: &[f32]) -> usize {
         .0
 }
 
-/// Mean cross-entropy and accuracy of `model` on `examples`.
+/// Mean cross-entropy and accuracy of `model` on `examples`' targets: their classes, or for
+/// masked language modelling their masked tokens.
 pub fn loss_and_accuracy(model: &Classifier, examples: &dyn Examples) -> (f64, f64) {
-    score(&probabilities(model, examples), examples.labels())
+    let model = model.valid();
+    let device = model.head.weight.device();
+    let (mut loss, mut hits, mut n) = (0.0, 0, 0);
+    let order = inference_order(examples);
+    for chunk in order.chunks(examples.inference_batch()) {
+        let batch = examples.batch(chunk, None, &device);
+        let logits = model.forward(batch.input);
+        let m = batch.targets.dims()[0];
+        let (l, h) = batch_loss_and_hits(logits, batch.targets);
+        loss += l * m as f64;
+        hits += h;
+        n += m;
+    }
+    (loss / n.max(1) as f64, hits as f64 / n.max(1) as f64)
+}
+
+/// Mean cross-entropy of `logits` against `targets` and how many predictions are right.
+pub fn batch_loss_and_hits(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, usize) {
+    let hits = logits
+        .clone()
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(targets.clone())
+        .int()
+        .sum()
+        .into_scalar::<i64>() as usize;
+    let loss = CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, targets)
+        .into_scalar::<f32>() as f64;
+    (loss, hits)
 }
 
 /// Mean cross-entropy and accuracy of class probabilities against `labels`.

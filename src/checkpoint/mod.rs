@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::batch::Examples;
 use crate::data::{DataSpec, Dataset, Normalization};
-use crate::models::{self, ArchInfo, Classifier, ModelOptions};
+use crate::models::{self, ArchInfo, Classifier, ModelOptions, Task};
 use crate::text::{TextExamples, TextTokenizer};
 use crate::train::{EpochRecord, FinetuneOptions, Phase, Recipe};
 use crate::{bail_input, input_error};
@@ -70,14 +70,17 @@ impl ModelInput {
         &'a self,
         data: &'a Dataset,
         tokenizer: Option<&'a TextTokenizer>,
+        task: Task,
     ) -> Result<Box<dyn Examples + 'a>> {
         Ok(match (self, data, tokenizer) {
             (ModelInput::Image(spec), Dataset::Images(set), _) => {
                 Box::new(set.normalized(&spec.normalization))
             }
-            (ModelInput::Text(_), Dataset::Texts(set), Some(tokenizer)) => {
-                Box::new(TextExamples { set, tokenizer })
-            }
+            (ModelInput::Text(_), Dataset::Texts(set), Some(tokenizer)) => Box::new(TextExamples {
+                set,
+                tokenizer,
+                masked: task == Task::Mlm,
+            }),
             _ => bail_input!("the data is not of the kind the model takes (images or texts)"),
         })
     }
@@ -111,6 +114,9 @@ pub struct Meta {
     /// `pretrain` or `finetune`.
     pub stage: String,
     pub architecture: String,
+    /// What the head predicts: classes, or masked tokens.
+    #[serde(default)]
+    pub task: Task,
     /// Layout choices beyond the architecture (`--small-input`, inception's auxiliary head).
     #[serde(default)]
     pub model_options: ModelOptions,
@@ -149,6 +155,7 @@ impl Meta {
             pretune_version: env!("CARGO_PKG_VERSION").to_string(),
             stage: "import".into(),
             architecture: arch.name.into(),
+            task: Task::Classify,
             model_options,
             class_names,
             input,
@@ -212,13 +219,29 @@ impl Meta {
             }
             _ => bail_input!("its input does not suit {}", arch.name),
         }
-        if meta.class_names.len() < 2 {
-            bail_input!(
+        match meta.task {
+            Task::Classify if meta.class_names.len() < 2 => bail_input!(
                 "lists {} classes, expected at least 2",
                 meta.class_names.len()
-            );
+            ),
+            Task::Mlm if !arch.text => {
+                bail_input!(
+                    "masked language modelling needs a text model, not {}",
+                    arch.name
+                )
+            }
+            _ => {}
         }
         Ok((meta, arch))
+    }
+
+    /// Outputs of the model's head: one per class, or (masked language modelling) per token of
+    /// the vocabulary.
+    pub fn head_size(&self) -> usize {
+        match self.task {
+            Task::Classify => self.class_names.len(),
+            Task::Mlm => self.model_options.bert.as_ref().map_or(0, |c| c.vocab_size),
+        }
     }
 }
 
@@ -416,7 +439,7 @@ impl Checkpoint {
         let mut model = Classifier::new(
             self.arch,
             &self.meta.model_options,
-            self.meta.class_names.len(),
+            self.meta.head_size(),
             device,
         );
         self.apply(&mut model, None)?;

@@ -9,6 +9,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets};
 use crate::checkpoint::Checkpoint;
 use crate::data::{self, Split};
 use crate::metrics::Report;
+use crate::models::Task;
 use crate::{bail_input, infer, training_device};
 
 #[derive(Debug, Args)]
@@ -46,6 +47,34 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if skipped > 0 {
         eprintln!("skipped {skipped} unreadable image(s)");
     }
+    if ckpt.meta.task == Task::Mlm {
+        // A masked language model is scored on its own task, over every text.
+        let examples = ckpt
+            .meta
+            .input
+            .examples(&all, ckpt.tokenizer.as_ref(), Task::Mlm)?;
+        let (loss, accuracy) = infer::loss_and_accuracy(&model, examples.as_ref());
+        let texts = all.len();
+        if args.json {
+            let perplexity = loss.exp();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"texts": texts, "loss": loss, "perplexity": perplexity, "masked_token_accuracy": accuracy})
+                )?
+            );
+        } else {
+            println!(
+                "{} on {} ({:?} split, {texts} texts): masked-token loss {loss:.4}, perplexity {:.2}, masked-token accuracy {:.2}%",
+                args.model.display(),
+                args.data.display(),
+                args.split,
+                loss.exp(),
+                100.0 * accuracy
+            );
+        }
+        return Ok(());
+    }
     // The checkpoint's classes, found by name in the dataset, in the checkpoint's order.
     let mut chosen = Vec::new();
     for name in &ckpt.meta.class_names {
@@ -60,7 +89,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
     }
     let set = all.restrict_to(&chosen);
-    let examples = ckpt.meta.input.examples(&set, ckpt.tokenizer.as_ref())?;
+    let examples = ckpt
+        .meta
+        .input
+        .examples(&set, ckpt.tokenizer.as_ref(), Task::Classify)?;
     let probs = infer::probabilities(&model, examples.as_ref());
     let predicted: Vec<usize> = probs.iter().map(|p| infer::argmax(p)).collect();
     let report = Report::new(set.labels(), &predicted, set.class_names());

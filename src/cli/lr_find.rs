@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::checkpoint::{Checkpoint, write_atomic};
 use crate::data::DataSpec;
-use crate::models::{self, ModelOptions};
+use crate::models::{self, ModelOptions, Task};
 use crate::report::charts::{self, Panel, Series};
 use crate::train::{self, Recipe};
 use crate::training_device;
@@ -57,6 +57,7 @@ pub fn run(args: LrFindArgs) -> Result<()> {
             let arch = models::arch(&args.model)?;
             let f = super::train::fresh(
                 arch,
+                Task::Classify,
                 &args.options,
                 &args.data,
                 &args.text,
@@ -75,7 +76,9 @@ pub fn run(args: LrFindArgs) -> Result<()> {
     );
     let found = train::lr_find(
         model,
-        input.examples(&sets.train, tokenizer.as_ref())?.as_ref(),
+        input
+            .examples(&sets.train, tokenizer.as_ref(), Task::Classify)?
+            .as_ref(),
         &args.recipe,
         args.start_lr,
         args.end_lr,

@@ -36,7 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The proof: pretrain, learn new classes from few labels three ways, write a report with charts.
+    /// The proof: pretrain, learn new classes from few labels three ways, write a report with
+    /// charts (`demo text`: the same for language).
     Demo(demo::DemoArgs),
     /// Train a model from scratch on a dataset (the source task).
     Pretrain(train::Resumable<train::PretrainArgs>),

@@ -14,9 +14,11 @@ use crate::checkpoint::{
     self, Checkpoint, DataRecord, InputSpec, Lineage, Meta, ModelInput, TextInput,
 };
 use crate::data::{DataSpec, Dataset, Normalization, TrainingData};
-use crate::models::{self, ArchInfo, Classifier, ModelOptions, bert};
+use crate::models::{self, ArchInfo, Classifier, ModelOptions, Task, bert};
 use crate::text::TextTokenizer;
-use crate::train::{self, FinetuneOptions, Phase, Recipe, RunOptions, StateFile, state};
+use crate::train::{
+    self, FinetuneOptions, Frozen, Phase, Recipe, RunKind, RunOptions, StateFile, Strategy, state,
+};
 use crate::{bail_input, input_error, training_device};
 
 /// The resume state's file name inside the output directory; removed when the run completes.
@@ -81,6 +83,10 @@ pub struct PretrainArgs {
     /// 101/152, vgg11/16/19 (and _bn), inception_v3.
     #[arg(long, default_value = "cnn")]
     pub model: String,
+    /// What to learn: the classes of the data, or (text models) to fill in masked tokens, BERT's
+    /// self-supervised pretraining, which needs no labels.
+    #[arg(long, value_enum, default_value_t = Task::Classify)]
+    pub task: Task,
     #[command(flatten)]
     pub options: ModelOptions,
     #[command(flatten)]
@@ -169,6 +175,7 @@ pub(super) struct Fresh {
 
 pub(super) fn fresh(
     arch: &'static ArchInfo,
+    task: Task,
     options: &ModelOptions,
     data: &DataSpec,
     text: &TextOptions,
@@ -176,6 +183,12 @@ pub(super) fn fresh(
     device: &burn::prelude::Device,
 ) -> Result<Fresh> {
     let mut options = options.clone();
+    if task == Task::Mlm && !arch.text {
+        bail_input!(
+            "--task mlm: masked language modelling needs a text model (bert-mini, bert-small), not {}",
+            arch.name
+        );
+    }
     let (sets, input, tokenizer) = if arch.text {
         if !(2..=512).contains(&text.max_length) || text.vocab_size < 100 {
             bail_input!("--max-length must be 2 to 512 and --vocab-size at least 100");
@@ -211,8 +224,12 @@ pub(super) fn fresh(
         });
         (sets, input, None)
     };
+    let outputs = match &tokenizer {
+        Some(t) if task == Task::Mlm => t.vocab_size(),
+        _ => classes(&sets, data)?,
+    };
     device.seed(seed);
-    let model = Classifier::new(arch, &options, sets.train.class_names().len(), device);
+    let model = Classifier::new(arch, &options, outputs, device);
     Ok(Fresh {
         model,
         options,
@@ -222,26 +239,48 @@ pub(super) fn fresh(
     })
 }
 
-pub fn pretrain(args: PretrainArgs) -> Result<()> {
+/// The number of classes of the training data, which a classifier needs at least 2 of.
+fn classes(sets: &TrainingData, data: &DataSpec) -> Result<usize> {
+    let n = sets.train.class_names().len();
+    if n < 2 {
+        bail_input!(
+            "{}: {n} class chosen, a classifier needs at least 2 (see --classes)",
+            data.data.display()
+        );
+    }
+    Ok(n)
+}
+
+pub fn pretrain(mut args: PretrainArgs) -> Result<()> {
     let arch = models::arch(&args.model)?;
+    args.recipe = args.recipe.resolved(match arch.text {
+        true => RunKind::TextFromScratch,
+        false => RunKind::Images,
+    });
     args.recipe.validate()?;
     let device = training_device();
     let f = fresh(
         arch,
+        args.task,
         &args.options,
         &args.data,
         &args.text,
         args.recipe.seed,
         &device,
     )?;
+    let what = match args.task {
+        Task::Classify => String::new(),
+        Task::Mlm => " (masked language modelling)".into(),
+    };
     println!(
-        "pretrain {} on {} for {} epochs",
+        "pretrain {}{what} on {} for {} epochs",
         arch.name,
         f.sets.describe(),
         args.recipe.epochs
     );
     let meta = pending_meta(
         "pretrain",
+        args.task,
         arch,
         f.options,
         f.input,
@@ -265,10 +304,22 @@ pub fn pretrain(args: PretrainArgs) -> Result<()> {
     execute(run, f.model, f.sets, &args.out, None)
 }
 
-pub fn finetune(args: FinetuneArgs) -> Result<()> {
-    args.recipe.validate()?;
+pub fn finetune(mut args: FinetuneArgs) -> Result<()> {
     let parent = Checkpoint::open(&args.from)?;
+    args.recipe = args.recipe.resolved(match parent.arch.text {
+        true if args.strategy.strategy == Strategy::Lora => RunKind::TextLora,
+        true => RunKind::TextFinetune,
+        false => RunKind::Images,
+    });
+    args.recipe.validate()?;
     let phases = args.strategy.plan(args.recipe.epochs, parent.arch.stages)?;
+    if args.strategy.strategy == Strategy::Lora && !parent.arch.text {
+        bail_input!(
+            "--strategy lora adapts a text model's attention; {} is an image model (try \
+             linear-probe or freeze-then-unfreeze)",
+            parent.arch.name
+        );
+    }
     if let Some(name) = &args.model
         && name != parent.arch.name
     {
@@ -283,7 +334,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     let sets = args.data.load(input.dims(), args.recipe.seed)?;
     let device = training_device();
     device.seed(args.recipe.seed);
-    let num_classes = sets.train.class_names().len();
+    let num_classes = classes(&sets, &args.data)?;
     let (model, loaded) = parent.load_backbone(num_classes, &device)?;
     println!(
         "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
@@ -304,6 +355,7 @@ pub fn finetune(args: FinetuneArgs) -> Result<()> {
     };
     let meta = pending_meta(
         "finetune",
+        Task::Classify,
         parent.arch,
         parent.backbone_options(),
         input,
@@ -337,13 +389,21 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
     }
     let device = training_device();
     let fresh = |run: &serde_json::Value| -> Result<Classifier> {
-        let meta = &run["meta"];
-        let arch = models::arch(meta["architecture"].as_str().unwrap_or_default())?;
-        let options: ModelOptions =
-            serde_json::from_value(meta["model_options"].clone()).unwrap_or_default();
-        arch.check(&options)?;
-        let classes = meta["class_names"].as_array().map_or(0, Vec::len);
-        Ok(Classifier::new(arch, &options, classes, &device))
+        let meta: Meta = serde_json::from_value(run["meta"].clone())
+            .map_err(|e| input_error!("damaged run description: {e}"))?;
+        let arch = models::arch(&meta.architecture)?;
+        arch.check(&meta.model_options)?;
+        let model = Classifier::new(arch, &meta.model_options, meta.head_size(), &device);
+        // A LoRA run saves its model with adapters: give the fresh one the same.
+        Ok(
+            match meta.phases.iter().find_map(|p| match p.frozen {
+                Frozen::Lora { rank, alpha } => Some((rank, alpha)),
+                _ => None,
+            }) {
+                Some((rank, alpha)) => train::lora(model, rank, alpha),
+                None => model,
+            },
+        )
     };
     let snapshot = state::load(&path, fresh)?;
     let run: RunDescription = serde_json::from_value(snapshot.run.clone())
@@ -376,6 +436,7 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn pending_meta(
     stage: &str,
+    task: Task,
     arch: &ArchInfo,
     model_options: ModelOptions,
     input: ModelInput,
@@ -391,6 +452,7 @@ fn pending_meta(
         pretune_version: env!("CARGO_PKG_VERSION").to_string(),
         stage: stage.to_string(),
         architecture: arch.name.to_string(),
+        task,
         model_options,
         class_names: sets.train.class_names().to_vec(),
         input,
@@ -444,14 +506,21 @@ fn execute(
         save_every: run.saving.save_every,
         resume,
         interrupt: Some(&INTERRUPT),
+        perplexity: run.meta.task == Task::Mlm,
         ..Default::default()
     };
     let mut meta = run.meta;
     let recipe = meta.recipe.clone().expect("a training run has a recipe");
-    let train_examples = meta.input.examples(&sets.train, tokenizer.as_ref())?;
+    let train_examples = meta
+        .input
+        .examples(&sets.train, tokenizer.as_ref(), meta.task)?;
+    let unit = train_examples.noun();
     let val_examples = match sets.val.is_empty() {
         true => None,
-        false => Some(meta.input.examples(&sets.val, tokenizer.as_ref())?),
+        false => Some(
+            meta.input
+                .examples(&sets.val, tokenizer.as_ref(), meta.task)?,
+        ),
     };
     let outcome = match train::fit(
         model,
@@ -483,15 +552,22 @@ fn execute(
         / meta.history.len() as f64;
     let pct = |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
     let skipped: usize = meta.history.iter().map(|r| r.skipped_steps).sum();
+    let noun = match sets.train {
+        Dataset::Images(_) => "images",
+        Dataset::Texts(_) => "texts",
+    };
+    let learns = match meta.task {
+        Task::Classify => format!("{} classes", meta.class_names.len()),
+        Task::Mlm => format!("masked tokens of a {}-token vocabulary", meta.head_size()),
+    };
     let mut facts = vec![
         ("checkpoint", out.display().to_string()),
         (
             "model",
             format!(
-                "{} ({} params), {} classes",
+                "{} ({} params), {learns}",
                 meta.architecture,
                 outcome.model.num_params(),
-                meta.class_names.len()
             ),
         ),
         (
@@ -499,7 +575,7 @@ fn execute(
             format!("{} of {}", meta.best_epoch, meta.history.len()),
         ),
         (
-            "images",
+            noun,
             format!(
                 "{} train, {} val{}",
                 sets.train.len(),
@@ -510,13 +586,26 @@ fn execute(
                 }
             ),
         ),
-        ("train accuracy", pct(Some(best.train_accuracy))),
-        ("val accuracy", pct(best.val_accuracy)),
-        (
-            "time",
-            format!("{seconds:.1} s ({train_rate:.0} train img/s)"),
-        ),
     ];
+    match meta.task {
+        Task::Classify => facts.extend([
+            ("train accuracy", pct(Some(best.train_accuracy))),
+            ("val accuracy", pct(best.val_accuracy)),
+        ]),
+        Task::Mlm => facts.extend([
+            ("train perplexity", format!("{:.1}", best.train_loss.exp())),
+            (
+                "val perplexity",
+                best.val_loss
+                    .map_or("-".into(), |l| format!("{:.1}", l.exp())),
+            ),
+            ("val masked-token accuracy", pct(best.val_accuracy)),
+        ]),
+    }
+    facts.push((
+        "time",
+        format!("{seconds:.1} s ({train_rate:.0} train {unit}/s)"),
+    ));
     if skipped > 0 {
         facts.push(("non-finite steps skipped", skipped.to_string()));
     }

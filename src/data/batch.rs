@@ -7,6 +7,13 @@ use rand::rngs::StdRng;
 use super::{Augment, ImageSet, Normalization};
 use crate::models::Input;
 
+/// What the model sees of some examples, and what it should predict for them.
+pub struct Batch {
+    pub input: Input,
+    /// The class of each example, or (masked language modelling) of each masked token.
+    pub targets: Tensor<1, Int>,
+}
+
 /// Labelled examples that the training loop and inference turn into batches: images with their
 /// normalisation, or tokenised texts.
 pub trait Examples {
@@ -15,15 +22,23 @@ pub trait Examples {
         self.len() == 0
     }
     fn labels(&self) -> &[usize];
-    /// Model inputs for the examples at `indices`, augmented (images) when `augment` is given.
-    fn inputs(
+    /// The batch of the examples at `indices`. Training passes the run's augmentation and the
+    /// step's random source (images are augmented, texts masked with it); evaluation passes
+    /// `None` and gets the same batch every time.
+    fn batch(
         &self,
         indices: &[usize],
-        augment: Option<(Augment, &mut StdRng)>,
+        training: Option<(Augment, &mut StdRng)>,
         device: &Device,
-    ) -> Input;
+    ) -> Batch;
     /// Examples per forward pass when nothing learns (no activations are kept for backward).
     fn inference_batch(&self) -> usize;
+    /// Each example's size when sizes differ (texts): batches of similar sizes need less padding.
+    fn lengths(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// What the examples are, for throughput lines (`img`, `texts`).
+    fn noun(&self) -> &'static str;
 }
 
 /// Images and the normalisation the model expects.
@@ -48,18 +63,26 @@ impl Examples for ImageExamples<'_> {
         &self.set.labels
     }
 
-    fn inputs(
+    fn batch(
         &self,
         indices: &[usize],
-        augment: Option<(Augment, &mut StdRng)>,
+        training: Option<(Augment, &mut StdRng)>,
         device: &Device,
-    ) -> Input {
-        Input::Images(match augment {
-            Some((augment, rng)) => {
+    ) -> Batch {
+        let input = match training {
+            Some((augment, rng)) if augment != Augment::None => {
                 augmented_images(self.set, indices, self.norm, augment, rng, device)
             }
-            None => images(self.set, indices, self.norm, device),
-        })
+            _ => images(self.set, indices, self.norm, device),
+        };
+        Batch {
+            input: Input::Images(input),
+            targets: labels(&self.set.labels, indices, device),
+        }
+    }
+
+    fn noun(&self) -> &'static str {
+        "img"
     }
 
     /// 500 of 28×28, fewer of larger images, so activations stay within a few hundred MB.

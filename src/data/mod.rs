@@ -231,11 +231,7 @@ impl Dataset {
     pub fn subset(&self, indices: &[usize]) -> Dataset {
         match self {
             Dataset::Images(s) => Dataset::Images(s.subset(indices)),
-            Dataset::Texts(s) => Dataset::Texts(text::TextSet {
-                texts: indices.iter().map(|&i| s.texts[i].clone()).collect(),
-                labels: indices.iter().map(|&i| s.labels[i]).collect(),
-                class_names: s.class_names.clone(),
-            }),
+            Dataset::Texts(s) => Dataset::Texts(s.subset(indices)),
         }
     }
 
@@ -243,14 +239,7 @@ impl Dataset {
     pub fn restrict_to(&self, classes: &[usize]) -> Dataset {
         match self {
             Dataset::Images(s) => Dataset::Images(s.restrict_to(classes)),
-            Dataset::Texts(s) => {
-                let (keep, labels) = classes::relabel(&s.labels, s.class_names.len(), classes);
-                Dataset::Texts(text::TextSet {
-                    texts: keep.iter().map(|&i| s.texts[i].clone()).collect(),
-                    labels,
-                    class_names: classes.iter().map(|&c| s.class_names[c].clone()).collect(),
-                })
-            }
+            Dataset::Texts(s) => Dataset::Texts(s.restrict_to(classes)),
         }
     }
 

@@ -66,6 +66,28 @@ impl TextSet {
         self.texts.is_empty()
     }
 
+    /// The texts at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> TextSet {
+        TextSet {
+            texts: indices.iter().map(|&i| self.texts[i].clone()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            class_names: self.class_names.clone(),
+        }
+    }
+
+    /// Keep only the texts of `classes` and relabel them 0..classes.len() in that order.
+    pub fn restrict_to(&self, classes: &[usize]) -> TextSet {
+        let (keep, labels) = super::classes::relabel(&self.labels, self.class_names.len(), classes);
+        TextSet {
+            texts: keep.iter().map(|&i| self.texts[i].clone()).collect(),
+            labels,
+            class_names: classes
+                .iter()
+                .map(|&c| self.class_names[c].clone())
+                .collect(),
+        }
+    }
+
     fn push(&mut self, text: String, label: usize, split: Split) {
         if in_test_split(&text) == (split == Split::Test) {
             self.texts.push(text);
@@ -74,8 +96,9 @@ impl TextSet {
     }
 }
 
-/// Load the `split` half of a text source: a topic directory, or a `.csv`, `.tsv` or `.jsonl`
-/// file whose `columns` hold the text and the label.
+/// Load the `split` half of a text source: a topic directory, a `.txt` corpus (one text per
+/// line, one class), or a `.csv`, `.tsv` or `.jsonl` file whose `columns` hold the text and the
+/// label.
 pub fn load(path: &Path, split: Split, columns: &Columns) -> Result<TextSet> {
     let set = if path.is_dir() {
         read_topics(path, split)?
@@ -92,18 +115,15 @@ pub fn load(path: &Path, split: Split, columns: &Columns) -> Result<TextSet> {
                 if ext == "tsv" { b'\t' } else { b',' },
             )?,
             "jsonl" | "json" => read_jsonl(path, split, columns)?,
+            "txt" => read_lines(path, split)?,
             _ => bail_input!(
-                "{}: not a text dataset (expected a directory of topic files, or a .csv, .tsv or .jsonl file)",
+                "{}: not a text dataset (expected a directory of topic files, a .txt corpus, or a .csv, .tsv or .jsonl file)",
                 path.display()
             ),
         }
     };
-    if set.class_names.len() < 2 {
-        bail_input!(
-            "{}: found {} class(es), a classifier needs at least 2",
-            path.display(),
-            set.class_names.len()
-        );
+    if set.is_empty() {
+        bail_input!("{}: no texts in its {split:?} split", path.display());
     }
     Ok(set)
 }
@@ -132,6 +152,26 @@ fn read_topics(dir: &Path, split: Split) -> Result<TextSet> {
         {
             set.push(entry.to_string(), label, split);
         }
+    }
+    Ok(set)
+}
+
+/// A plain corpus for masked language modelling: every non-blank line is a text, all of one
+/// class named after the file.
+fn read_lines(path: &Path, split: Split) -> Result<TextSet> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| input_error!("{}: cannot read as UTF-8 text: {e}", path.display()))?;
+    let mut set = TextSet {
+        class_names: vec![
+            path.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into(),
+        ],
+        ..Default::default()
+    };
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        set.push(line.to_string(), 0, split);
     }
     Ok(set)
 }

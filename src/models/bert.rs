@@ -251,6 +251,19 @@ impl Bert {
         mean_pool(self.forward(ids, types, mask.clone()), mask)
     }
 
+    /// The hidden states of the tokens at flat `positions` (`b * T + t`): `[positions, hidden]`.
+    pub fn token_features(
+        &self,
+        ids: Tensor<2, Int>,
+        types: Tensor<2, Int>,
+        mask: Tensor<2>,
+        positions: Tensor<1, Int>,
+    ) -> Tensor<2> {
+        let hidden = self.forward(ids, types, mask);
+        let [b, t, h] = hidden.dims();
+        hidden.reshape([b * t, h]).select(0, positions)
+    }
+
     /// Stages for freezing and layer-wise rates: the embeddings, then the encoder.
     pub fn stages(&self) -> Vec<burn::module::ParamGroup> {
         use burn::module::ParamGroup;

@@ -314,6 +314,9 @@ pub enum Input {
         ids: Tensor<2, Int>,
         types: Tensor<2, Int>,
         mask: Tensor<2>,
+        /// Masked language modelling: flat positions (`b * T + t`) of the tokens to predict. The
+        /// features are then those tokens' hidden states rather than each text's mean.
+        predict_at: Option<Tensor<1, Int>>,
     },
 }
 
@@ -350,8 +353,19 @@ impl Backbone {
     /// checkpoint's input kind decides which data is loaded, so they always meet their kind).
     pub fn forward(&self, input: Input) -> Tensor<2> {
         let x = match (self, input) {
-            (Backbone::Bert(m), Input::Tokens { ids, types, mask }) => {
-                return m.features(ids, types, mask);
+            (
+                Backbone::Bert(m),
+                Input::Tokens {
+                    ids,
+                    types,
+                    mask,
+                    predict_at,
+                },
+            ) => {
+                return match predict_at {
+                    None => m.features(ids, types, mask),
+                    Some(positions) => m.token_features(ids, types, mask, positions),
+                };
             }
             (Backbone::Bert(_), Input::Images(_)) => {
                 unreachable!("a text backbone was given images")
@@ -367,6 +381,18 @@ impl Backbone {
             Backbone::Inception(m) => m.forward(x),
         }
     }
+}
+
+/// What a model's head predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// The class of each example (the head has one output per class).
+    #[default]
+    Classify,
+    /// Masked language modelling (text models): each masked token, from the vocabulary (the
+    /// head has one output per token of the vocabulary).
+    Mlm,
 }
 
 /// A backbone plus a linear classification head.

@@ -1,6 +1,7 @@
 //! The demo's report: `results.json`, a `report.md` a person can read on its own, PNG charts.
 
 pub mod charts;
+pub mod text;
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -7,6 +7,8 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
 use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{RngExt, SeedableRng};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
 use tokenizers::normalizers::BertNormalizer;
@@ -16,7 +18,7 @@ use tokenizers::{AddedToken, PaddingParams, PaddingStrategy, Tokenizer, Truncati
 
 use crate::checkpoint::torch;
 use crate::data::Augment;
-use crate::data::batch::Examples;
+use crate::data::batch::{self, Batch, Examples};
 use crate::data::text::TextSet;
 use crate::models::Input;
 use crate::models::bert::{self, Bert, BertConfig};
@@ -34,6 +36,8 @@ pub struct Encoded {
     pub ids: Vec<i64>,
     pub types: Vec<i64>,
     pub mask: Vec<f32>,
+    /// Whether each token is special ([CLS], [SEP], padding): never masked for MLM.
+    pub special: Vec<bool>,
     pub shape: [usize; 2],
 }
 
@@ -134,6 +138,7 @@ impl TextTokenizer {
             ids: Vec::with_capacity(texts.len() * t),
             types: Vec::with_capacity(texts.len() * t),
             mask: Vec::with_capacity(texts.len() * t),
+            special: Vec::with_capacity(texts.len() * t),
             shape: [texts.len(), t],
         };
         for e in &encodings {
@@ -141,8 +146,41 @@ impl TextTokenizer {
             out.types.extend(e.get_type_ids().iter().map(|&i| i as i64));
             out.mask
                 .extend(e.get_attention_mask().iter().map(|&m| m as f32));
+            out.special
+                .extend(e.get_special_tokens_mask().iter().map(|&s| s == 1));
         }
         Ok(out)
+    }
+
+    /// BERT's masking for masked language modelling: 15% of the real tokens are chosen (at
+    /// least one per batch); of those 80% become `[MASK]`, 10% a random token, 10% stay.
+    /// Returns the chosen positions (flat, row-major) and their original ids.
+    pub fn mask(&self, encoded: &mut Encoded, rng: &mut StdRng) -> (Vec<i64>, Vec<i64>) {
+        let mask_id = self.inner.token_to_id("[MASK]").unwrap_or(0) as i64;
+        let vocab = self.vocab_size() as i64;
+        let candidates: Vec<usize> = (0..encoded.ids.len())
+            .filter(|&i| !encoded.special[i] && encoded.mask[i] > 0.0)
+            .collect();
+        let mut chosen: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|_| rng.random_bool(MASK_SHARE))
+            .collect();
+        if chosen.is_empty()
+            && let Some(&i) = candidates.choose(rng)
+        {
+            chosen.push(i);
+        }
+        let targets = chosen.iter().map(|&i| encoded.ids[i]).collect();
+        for &i in &chosen {
+            let roll: f64 = rng.random();
+            if roll < 0.8 {
+                encoded.ids[i] = mask_id;
+            } else if roll < 0.9 {
+                encoded.ids[i] = rng.random_range(0..vocab);
+            }
+        }
+        (chosen.into_iter().map(|i| i as i64).collect(), targets)
     }
 }
 
@@ -164,7 +202,12 @@ impl Encoded {
 pub struct TextExamples<'a> {
     pub set: &'a TextSet,
     pub tokenizer: &'a TextTokenizer,
+    /// Masked language modelling: the model predicts masked tokens instead of the text's class.
+    pub masked: bool,
 }
+
+/// Share of tokens masked language modelling predicts (BERT's 15%).
+const MASK_SHARE: f64 = 0.15;
 
 impl Examples for TextExamples<'_> {
     fn len(&self) -> usize {
@@ -175,26 +218,65 @@ impl Examples for TextExamples<'_> {
         &self.set.labels
     }
 
-    fn inputs(
+    fn batch(
         &self,
         indices: &[usize],
-        _: Option<(Augment, &mut StdRng)>,
+        training: Option<(Augment, &mut StdRng)>,
         device: &Device,
-    ) -> Input {
+    ) -> Batch {
         let texts: Vec<&str> = indices
             .iter()
             .map(|&i| self.set.texts[i].as_str())
             .collect();
-        let (ids, types, mask) = self
+        let mut encoded = self
             .tokenizer
             .encode(&texts)
-            .expect("texts that were read as UTF-8 tokenise")
-            .tensors(device);
-        Input::Tokens { ids, types, mask }
+            .expect("texts that were read as UTF-8 tokenise");
+        if !self.masked {
+            let (ids, types, mask) = encoded.tensors(device);
+            return Batch {
+                input: Input::Tokens {
+                    ids,
+                    types,
+                    mask,
+                    predict_at: None,
+                },
+                targets: batch::labels(&self.set.labels, indices, device),
+            };
+        }
+        // Evaluation masks the same tokens every time: a seed from the batch's first text.
+        let mut fixed;
+        let rng = match training {
+            Some((_, rng)) => rng,
+            None => {
+                fixed = StdRng::seed_from_u64(indices.first().map_or(0, |&i| i as u64));
+                &mut fixed
+            }
+        };
+        let (positions, targets) = self.tokenizer.mask(&mut encoded, rng);
+        let (ids, types, mask) = encoded.tensors(device);
+        let n = positions.len();
+        Batch {
+            input: Input::Tokens {
+                ids,
+                types,
+                mask,
+                predict_at: Some(Tensor::from_data(TensorData::new(positions, [n]), device)),
+            },
+            targets: Tensor::from_data(TensorData::new(targets, [n]), device),
+        }
     }
 
     fn inference_batch(&self) -> usize {
         EMBED_BATCH
+    }
+
+    fn lengths(&self) -> Option<Vec<usize>> {
+        Some(self.set.texts.iter().map(String::len).collect())
+    }
+
+    fn noun(&self) -> &'static str {
+        "texts"
     }
 }
 

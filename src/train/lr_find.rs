@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::{Recipe, optimise, optimizer};
-use crate::data::batch::{self, Examples};
+use crate::data::batch::Examples;
 use crate::models::Classifier;
 
 /// What the range test saw.
@@ -50,11 +50,12 @@ pub fn lr_find(
         }
         let chunk: Vec<usize> = order.drain(..recipe.batch_size.min(order.len())).collect();
         let lr = start * (end / start).powf(i as f64 / (steps - 1) as f64);
-        let logits = model.forward(train.inputs(&chunk, None, &device));
+        let batch = train.batch(&chunk, None, &device);
+        let logits = model.forward(batch.input);
         let done = optimise(
             model,
             logits,
-            batch::labels(train.labels(), &chunk, &device),
+            batch.targets,
             &loss_fn,
             &mut optim,
             lr.into(),

@@ -9,14 +9,14 @@ mod recipe;
 pub mod state;
 
 pub use lr_find::{LrFinding, lr_find};
-pub use recipe::{FinetuneOptions, Frozen, Optimizer, Phase, Recipe, Schedule, Strategy};
+pub use recipe::{FinetuneOptions, Frozen, Optimizer, Phase, Recipe, RunKind, Schedule, Strategy};
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use burn::module::{Module, ParamGroup};
+use burn::module::{Lora, Module, ParamGroup};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -81,6 +81,8 @@ pub struct RunOptions<'a> {
     pub save_every: Option<usize>,
     /// Continue from this state.
     pub resume: Option<state::Snapshot>,
+    /// Report perplexity (masked language modelling) rather than accuracy.
+    pub perplexity: bool,
     /// Set (by a Ctrl-C handler) to stop after the current step, saving the state first.
     pub interrupt: Option<&'a std::sync::atomic::AtomicBool>,
 }
@@ -120,7 +122,7 @@ pub fn fit(
     recipe.validate()?;
     let device = model.head.weight.device();
     let loss_fn = CrossEntropyLossConfig::new()
-        .with_smoothing((recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32))
+        .with_smoothing((recipe.label_smoothing() > 0.0).then_some(recipe.label_smoothing() as f32))
         .init(&device);
     let val = val.filter(|v| !v.is_empty());
     let total_epochs: usize = phases.iter().map(|p| p.epochs).sum();
@@ -147,7 +149,10 @@ pub fn fit(
         None => None,
     };
     let steps_per_epoch = train.len().div_ceil(recipe.batch_size);
+    let lengths = train.lengths();
+    let noun = train.noun();
 
+    let mut first_phase = true;
     for (phase_index, phase) in phases.iter().enumerate().skip(progress.phase) {
         if progress.stopped {
             break;
@@ -156,16 +161,18 @@ pub fn fit(
             progress = state::Progress {
                 phase: phase_index,
                 epochs_done: 0,
-                steps_done: 0,
-                loss_sum: 0.0,
-                correct: 0,
-                seen: 0,
-                skipped: 0,
-                ..progress
+                ..progress.next_epoch()
             };
             optim_state = None;
         }
-        model = freeze_for(model, &phase.frozen);
+        // A resumed run's model already carries its phase's LoRA adapters.
+        let resumed = options.resume.is_some() && first_phase;
+        first_phase = false;
+        model = freeze_for(model, &phase.frozen, resumed);
+        if progress.best_epoch == 0 {
+            // The same structure as the model (with its adapters), for resume states.
+            best = model.clone();
+        }
         let cached = phase.frozen == Frozen::Backbone
             && recipe.augment == Augment::None
             && !options.no_feature_cache;
@@ -196,38 +203,35 @@ pub fn fit(
         let phase_steps = steps_per_epoch * phase.epochs;
         while progress.epochs_done < phase.epochs {
             let epoch = progress.history.len() + 1;
-            let mut order: Vec<usize> = (0..train.len()).collect();
-            order.shuffle(&mut StdRng::seed_from_u64(mix(
-                recipe.seed,
-                epoch as u64,
-                u64::MAX,
-            )));
+            let batches = epoch_batches(
+                train.len(),
+                lengths.as_deref(),
+                recipe.batch_size,
+                &mut StdRng::seed_from_u64(mix(recipe.seed, epoch as u64, u64::MAX)),
+            );
             let bar = epoch_bar(epoch, total_epochs, train.len(), options.quiet);
             bar.inc(progress.seen as u64);
             let started = Instant::now();
             let mut lr = 0.0;
-            for (step, chunk) in order
-                .chunks(recipe.batch_size)
-                .enumerate()
-                .skip(progress.steps_done)
-            {
+            for (step, chunk) in batches.iter().enumerate().skip(progress.steps_done) {
                 let phase_step = progress.epochs_done * steps_per_epoch + step;
-                lr = recipe.lr
+                lr = recipe.lr()
                     * phase.lr_scale
                     * recipe.lr_factor(phase_step, steps_per_epoch, phase_steps);
-                let logits = match &inputs {
+                let (logits, y) = match &inputs {
                     Inputs::Examples(examples) => {
                         let mut rng =
                             StdRng::seed_from_u64(mix(recipe.seed, epoch as u64, step as u64));
-                        let augment =
-                            (recipe.augment != Augment::None).then_some((recipe.augment, &mut rng));
-                        model.forward(examples.inputs(chunk, augment, &device))
+                        let b = examples.batch(chunk, Some((recipe.augment, &mut rng)), &device);
+                        (model.forward(b.input), b.targets)
                     }
-                    Inputs::Features { features, .. } => {
-                        model.forward_head(features.clone().select(0, index_tensor(chunk, &device)))
-                    }
+                    Inputs::Features { features, labels } => (
+                        model
+                            .forward_head(features.clone().select(0, index_tensor(chunk, &device))),
+                        batch::labels(labels, chunk, &device),
+                    ),
                 };
-                let y = batch::labels(train.labels(), chunk, &device);
+                let predicted = y.dims()[0];
                 let done = optimise(
                     model,
                     logits,
@@ -238,8 +242,9 @@ pub fn fit(
                 );
                 model = done.model;
                 if done.applied {
-                    progress.loss_sum += done.loss * chunk.len() as f64;
+                    progress.loss_sum += done.loss * predicted as f64;
                     progress.correct += done.hits;
+                    progress.predicted += predicted;
                     progress.seen += chunk.len();
                 } else if recipe.skip_nonfinite {
                     progress.skipped += 1;
@@ -256,9 +261,9 @@ pub fn fit(
                 bar.inc(chunk.len() as u64);
                 let rate = progress.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!(
-                    "loss {:.4}  acc {:.4}  {rate:.0} img/s",
-                    progress.loss_sum / progress.seen as f64,
-                    progress.correct as f64 / progress.seen as f64
+                    "loss {:.4}  acc {:.4}  {rate:.0} {noun}/s",
+                    progress.loss_sum / progress.predicted as f64,
+                    progress.correct as f64 / progress.predicted as f64
                 ));
                 let interrupted = options
                     .interrupt
@@ -286,12 +291,12 @@ pub fn fit(
                 }
                 None => (None, None),
             };
-            let seen = progress.seen.max(1) as f64;
+            let predicted = progress.predicted.max(1) as f64;
             let record = EpochRecord {
                 epoch,
                 phase: phase.name.clone(),
-                train_loss: progress.loss_sum / seen,
-                train_accuracy: progress.correct as f64 / seen,
+                train_loss: progress.loss_sum / predicted,
+                train_accuracy: progress.correct as f64 / predicted,
                 val_loss,
                 val_accuracy,
                 lr,
@@ -301,13 +306,21 @@ pub fn fit(
             };
             bar.finish_and_clear();
             if !options.quiet {
-                println!("{}", epoch_line(&record, total_epochs));
+                println!(
+                    "{}",
+                    epoch_line(&record, total_epochs, noun, options.perplexity)
+                );
             }
             if let Some(f) = log.as_mut() {
                 writeln!(f, "{}", serde_json::to_string(&record)?)?;
             }
-            // Best validation accuracy wins (earliest on ties); without validation, the last epoch.
-            let better = match (record.val_accuracy, progress.best_val) {
+            // Best validation accuracy wins (earliest on ties), or for masked language modelling
+            // the lowest validation loss; without validation, the last epoch.
+            let score = match options.perplexity {
+                true => record.val_loss.map(|l| -l),
+                false => record.val_accuracy,
+            };
+            let better = match (score, progress.best_val) {
                 _ if options.keep_last => true,
                 (Some(a), Some(b)) => a > b,
                 _ => true,
@@ -315,17 +328,12 @@ pub fn fit(
             if better {
                 best = model.clone();
                 progress.best_epoch = epoch;
-                progress.best_val = record.val_accuracy.filter(|_| !options.keep_last);
+                progress.best_val = score.filter(|_| !options.keep_last);
             }
             progress.history.push(record);
             progress = state::Progress {
                 epochs_done: progress.epochs_done + 1,
-                steps_done: 0,
-                loss_sum: 0.0,
-                correct: 0,
-                seen: 0,
-                skipped: 0,
-                ..progress
+                ..progress.next_epoch()
             };
             if let Some(patience) = recipe.patience
                 && val.is_some()
@@ -343,7 +351,8 @@ pub fn fit(
         }
     }
     Ok(Outcome {
-        model: best.unfreeze(),
+        // LoRA adapters merged into the weights they adapt.
+        model: best.materialize().unfreeze(),
         history: progress.history,
         best_epoch: progress.best_epoch,
     })
@@ -372,6 +381,29 @@ fn save_state(
 pub struct Interrupted {
     pub epoch: usize,
     pub step: usize,
+}
+
+/// Mini-batches of one epoch: a shuffled order, cut into batches. With example `lengths`,
+/// examples are grouped by length within windows of 50 batches and the batches shuffled (Hugging
+/// Face's `group_by_length`): batches pad little, and still differ from epoch to epoch.
+fn epoch_batches(
+    n: usize,
+    lengths: Option<&[usize]>,
+    batch_size: usize,
+    rng: &mut StdRng,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    let Some(lengths) = lengths else {
+        return order.chunks(batch_size).map(<[usize]>::to_vec).collect();
+    };
+    let mut batches: Vec<Vec<usize>> = Vec::with_capacity(n.div_ceil(batch_size));
+    for window in order.chunks_mut(batch_size * 50) {
+        window.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        batches.extend(window.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    batches.shuffle(rng);
+    batches
 }
 
 /// A seed for one (run seed, epoch, step): independent streams without carrying RNG state.
@@ -453,7 +485,10 @@ fn evaluate(model: &Classifier, inputs: &Inputs) -> (f64, f64) {
         Inputs::Examples(examples) => infer::loss_and_accuracy(model, *examples),
         Inputs::Features { features, labels } => {
             let logits = model.valid().forward_head(features.clone().inner());
-            infer::score(&infer::softmax_rows(logits), labels)
+            let all: Vec<usize> = (0..labels.len()).collect();
+            let targets = batch::labels(labels, &all, &logits.device());
+            let (loss, hits) = infer::batch_loss_and_hits(logits, targets);
+            (loss, hits as f64 / labels.len().max(1) as f64)
         }
     }
 }
@@ -465,8 +500,18 @@ fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int> {
     )
 }
 
-/// Freeze what `frozen` says and unfreeze the rest.
-fn freeze_for(model: Classifier, frozen: &Frozen) -> Classifier {
+/// Freeze what `frozen` says and unfreeze the rest. A LoRA phase attaches its adapters unless
+/// the model already has them (`has_adapters`: a resumed run).
+fn freeze_for(model: Classifier, frozen: &Frozen, has_adapters: bool) -> Classifier {
+    if let Frozen::Lora { rank, alpha } = frozen {
+        let head = ParamGroup::ids_from_module(model.head.clone());
+        let model = match has_adapters {
+            true => model,
+            false => lora(model, *rank, *alpha),
+        };
+        // Everything but the adapters and the head is frozen.
+        return model.unfreeze_group(head);
+    }
     let mut model = model.unfreeze();
     match frozen {
         Frozen::Nothing => model,
@@ -474,6 +519,7 @@ fn freeze_for(model: Classifier, frozen: &Frozen) -> Classifier {
             model.backbone = model.backbone.freeze();
             model
         }
+        Frozen::Lora { .. } => unreachable!("handled above"),
         Frozen::Stages(last) => {
             let group = model.backbone.stages()[..=*last]
                 .iter()
@@ -481,6 +527,13 @@ fn freeze_for(model: Classifier, frozen: &Frozen) -> Classifier {
             model.freeze_group(group)
         }
     }
+}
+
+/// `model` with LoRA adapters of `rank` on its attention query and value weights, and every
+/// other parameter frozen.
+pub fn lora(model: Classifier, rank: usize, alpha: f64) -> Classifier {
+    let targets = ParamGroup::from_regex(r"\.(query|value)\.weight$").expect("a valid pattern");
+    model.apply_lora(Lora::new(rank, alpha).set_param_group(targets))
 }
 
 /// Parameter groups and their rate relative to the head: the backbone's stages, top stage at
@@ -569,21 +622,25 @@ fn epoch_bar(epoch: usize, epochs: usize, images: usize, quiet: bool) -> Progres
     bar
 }
 
-fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+fn epoch_line(r: &EpochRecord, epochs: usize, noun: &str, perplexity: bool) -> String {
     let val = match (r.val_loss, r.val_accuracy) {
+        (Some(l), _) if perplexity => format!("  val_loss {l:.4}  val_ppl {:.1}", l.exp()),
         (Some(l), Some(a)) => format!("  val_loss {l:.4}  val_acc {a:.4}"),
         _ => String::new(),
+    };
+    let train = match perplexity {
+        true => format!("ppl {:.1}", r.train_loss.exp()),
+        false => format!("acc {:.4}", r.train_accuracy),
     };
     let skipped = match r.skipped_steps {
         0 => String::new(),
         n => format!("  ({n} non-finite steps skipped)"),
     };
     format!(
-        "epoch {:>w$}/{epochs} {:<4}  loss {:.4}  acc {:.4}{val}  lr {:.2e}  {:.0} img/s  {:.1}s{skipped}",
+        "epoch {:>w$}/{epochs} {:<4}  loss {:.4}  {train}{val}  lr {:.2e}  {:.0} {noun}/s  {:.1}s{skipped}",
         r.epoch,
         r.phase,
         r.train_loss,
-        r.train_accuracy,
         r.lr,
         r.images_per_second,
         r.seconds,

@@ -41,9 +41,10 @@ pub struct Recipe {
     /// Images per optimisation step.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Peak learning rate (of the head, when parts of the model learn at other rates).
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// Peak learning rate (of the head, when parts of the model learn at other rates)
+    /// [default: 1e-3; fine-tuning a text model 5e-5 as Hugging Face's Trainer, 5e-4 with LoRA].
+    #[arg(long)]
+    pub lr: Option<f64>,
     #[arg(long, value_enum, default_value_t = Optimizer::Adamw)]
     pub optimizer: Optimizer,
     /// Momentum (sgd only).
@@ -52,15 +53,17 @@ pub struct Recipe {
     /// Weight decay (decoupled for adamw, L2 for sgd); never applied to biases.
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
-    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
-    pub schedule: Schedule,
+    /// [default: cosine; linear for text models, as Hugging Face's Trainer]
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
     /// Epochs of linear learning-rate warm-up at the start of each phase (constant and cosine
     /// schedules; fractions allowed).
     #[arg(long, default_value_t = 0.1)]
     pub warmup_epochs: f64,
-    /// Label smoothing of the cross-entropy loss (0 = none; 0.1 as in timm's training recipes).
-    #[arg(long, default_value_t = 0.1)]
-    pub label_smoothing: f64,
+    /// Label smoothing of the cross-entropy loss [default: 0.1 as in timm's training recipes;
+    /// 0 for text models, as Hugging Face's Trainer].
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
     /// Clip the gradient's global L2 norm to this value.
     #[arg(long, value_name = "NORM")]
     pub grad_clip: Option<f64>,
@@ -79,7 +82,59 @@ pub struct Recipe {
     pub skip_nonfinite: bool,
 }
 
+/// The kind of run a recipe's unset values are chosen for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// Images, or a text model trained from scratch.
+    Images,
+    TextFromScratch,
+    /// Fine-tuning a pretrained text model: Hugging Face Trainer's recipe.
+    TextFinetune,
+    /// The same with LoRA adapters, which learn at a higher rate (PEFT's examples use 1e-4–1e-3).
+    TextLora,
+}
+
 impl Recipe {
+    /// The recipe with every value the command line left unset chosen for `kind`: the timm-like
+    /// image recipe, or Hugging Face Trainer's for text (AdamW, linear decay after warm-up, no
+    /// label smoothing, 5e-5 when fine-tuning).
+    pub fn resolved(self, kind: RunKind) -> Recipe {
+        let text = kind != RunKind::Images;
+        Recipe {
+            lr: self.lr.or(Some(match kind {
+                RunKind::TextFinetune => 5e-5,
+                RunKind::TextLora => 5e-4,
+                _ => 1e-3,
+            })),
+            schedule: self.schedule.or(Some(match text {
+                true => Schedule::Linear,
+                false => Schedule::Cosine,
+            })),
+            label_smoothing: self.label_smoothing.or(Some(if text { 0.0 } else { 0.1 })),
+            ..self
+        }
+    }
+
+    /// Peak learning rate.
+    pub fn lr(&self) -> f64 {
+        self.resolved_value(|r| r.lr)
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.resolved_value(|r| r.schedule)
+    }
+
+    pub fn label_smoothing(&self) -> f64 {
+        self.resolved_value(|r| r.label_smoothing)
+    }
+
+    /// A value, or the image recipe's when unset.
+    fn resolved_value<T>(&self, field: impl Fn(&Recipe) -> Option<T>) -> T {
+        field(self)
+            .or_else(|| field(&self.clone().resolved(RunKind::Images)))
+            .expect("resolved recipes have every value")
+    }
+
     /// Check the values a user can get wrong; messages name the flag.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.epochs == 0 {
@@ -88,8 +143,8 @@ impl Recipe {
         if self.batch_size == 0 {
             bail_input!("--batch-size must be at least 1");
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail_input!("--lr must be a positive number, got {}", self.lr);
+        if !(self.lr().is_finite() && self.lr() > 0.0) {
+            bail_input!("--lr must be a positive number, got {}", self.lr());
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             bail_input!(
@@ -106,10 +161,10 @@ impl Recipe {
                 self.warmup_epochs
             );
         }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
+        if !(0.0..1.0).contains(&self.label_smoothing()) {
             bail_input!(
                 "--label-smoothing must be in [0, 1), got {}",
-                self.label_smoothing
+                self.label_smoothing()
             );
         }
         if self.grad_clip.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
@@ -126,7 +181,7 @@ impl Recipe {
         let cos_between = |from: f64, to: f64, t: f64| {
             to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
         };
-        if self.schedule == Schedule::Onecycle {
+        if self.schedule() == Schedule::Onecycle {
             // fastai defaults: pct_start 0.25, div 25, final div 1e5.
             let up = ((total as f64) * 0.25).round().max(1.0);
             let s = step as f64;
@@ -145,7 +200,7 @@ impl Recipe {
             return (step + 1) as f64 / warmup as f64;
         }
         let t = (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64;
-        match self.schedule {
+        match self.schedule() {
             Schedule::Cosine => cos_between(1.0, 0.0, t),
             Schedule::Linear => 1.0 - t,
             _ => 1.0,
@@ -186,6 +241,10 @@ pub enum Strategy {
     /// fastai's fine_tune: `--freeze-epochs` with the backbone frozen, then everything, at half
     /// the rate, with the backbone at `--backbone-lr-mult` of the head's rate.
     FreezeThenUnfreeze,
+    /// LoRA (Hu et al. 2021; text models): the backbone frozen, low-rank adapters on its
+    /// attention query and value projections learn with the head, and are merged into the
+    /// weights when the checkpoint is saved.
+    Lora,
 }
 
 /// How to fine-tune: the strategy and its knobs.
@@ -206,6 +265,21 @@ pub struct FinetuneOptions {
     /// Keep the backbone's stages up to and including this one frozen throughout (e.g. `conv1`).
     #[arg(long, value_name = "STAGE")]
     pub freeze_until: Option<String>,
+    /// Rank of the LoRA adapters (`--strategy lora`).
+    #[arg(long, default_value_t = 8)]
+    #[serde(default = "lora_rank")]
+    pub lora_rank: usize,
+    /// LoRA scaling: adapters add (alpha / rank) · A·B to a weight.
+    #[arg(long, default_value_t = 16.0)]
+    #[serde(default = "lora_alpha")]
+    pub lora_alpha: f64,
+}
+
+fn lora_rank() -> usize {
+    8
+}
+fn lora_alpha() -> f64 {
+    16.0
 }
 
 /// What is frozen during a phase.
@@ -216,6 +290,11 @@ pub enum Frozen {
     Backbone,
     /// Backbone stages `0..=index`.
     Stages(usize),
+    /// The whole backbone, with trainable LoRA adapters on its attention query and value weights.
+    Lora {
+        rank: usize,
+        alpha: f64,
+    },
 }
 
 /// One stretch of training with fixed frozen parts and learning-rate multipliers.
@@ -283,6 +362,19 @@ impl FinetuneOptions {
             ..Phase::all(epochs)
         };
         Ok(match self.strategy {
+            Strategy::Lora => {
+                if self.lora_rank == 0 || !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
+                    bail_input!("--lora-rank must be at least 1 and --lora-alpha positive");
+                }
+                vec![Phase {
+                    name: "lora".into(),
+                    frozen: Frozen::Lora {
+                        rank: self.lora_rank,
+                        alpha: self.lora_alpha,
+                    },
+                    ..Phase::all(epochs)
+                }]
+            }
             Strategy::Full => vec![tuned("all", epochs, 1.0, 1.0)],
             Strategy::LinearProbe => vec![head(epochs)],
             Strategy::FreezeThenUnfreeze => {

@@ -16,7 +16,7 @@ use crate::checkpoint::write_atomic;
 use crate::models::Classifier;
 use crate::{bail_input, input_error};
 
-const MAGIC: &[u8; 16] = b"PRETUNE-STATE-3\n";
+const MAGIC: &[u8; 16] = b"PRETUNE-STATE-4\n";
 
 /// How far a run has got.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -27,18 +27,36 @@ pub struct Progress {
     pub epochs_done: usize,
     /// Steps finished in the current epoch.
     pub steps_done: usize,
-    /// Running sums of the current epoch: loss × images, correct predictions, images.
+    /// Running sums of the current epoch: loss × predictions, correct predictions, predictions
+    /// (one per example, or per masked token), examples.
     pub loss_sum: f64,
     pub correct: usize,
+    pub predicted: usize,
     pub seen: usize,
     /// Steps of the current epoch skipped for a non-finite loss (`--skip-nonfinite`).
     pub skipped: usize,
     pub history: Vec<EpochRecord>,
-    /// Epoch whose weights are the best so far, and its validation accuracy.
+    /// Epoch whose weights are the best so far, and its validation score (accuracy, or minus
+    /// the loss for masked language modelling).
     pub best_epoch: usize,
     pub best_val: Option<f64>,
     /// Early stopping ended the run.
     pub stopped: bool,
+}
+
+impl Progress {
+    /// The same progress with the current epoch's running sums cleared.
+    pub fn next_epoch(self) -> Progress {
+        Progress {
+            steps_done: 0,
+            loss_sum: 0.0,
+            correct: 0,
+            predicted: 0,
+            seen: 0,
+            skipped: 0,
+            ..self
+        }
+    }
 }
 
 /// Everything needed to continue a run.

@@ -1,6 +1,8 @@
 //! `pretune demo`: the proof. Pretrain on some Fashion-MNIST classes, then learn the others from
 //! few labels three ways — from scratch, as a linear probe, fine-tuned — and measure each on the
-//! test set, at several label budgets and seeds.
+//! test set, at several label budgets and seeds. [`text`] is the same story for language.
+
+pub mod text;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -135,10 +137,10 @@ fn target_recipe(
         RecipeKind::Default => Recipe {
             epochs,
             seed,
-            lr: 2e-3,
+            lr: Some(2e-3),
             batch_size: 32,
-            schedule: Schedule::Onecycle,
-            label_smoothing: 0.1,
+            schedule: Some(Schedule::Onecycle),
+            label_smoothing: Some(0.1),
             augment: if labels_per_class < 100 && method != Method::LinearProbe {
                 Augment::CropFlip
             } else {
@@ -155,10 +157,10 @@ fn plain(epochs: usize, seed: u64) -> Recipe {
         epochs,
         seed,
         optimizer: Optimizer::Adam,
-        schedule: Schedule::Constant,
+        schedule: Some(Schedule::Constant),
         warmup_epochs: 0.0,
         weight_decay: 0.0,
-        label_smoothing: 0.0,
+        label_smoothing: Some(0.0),
         ..Recipe::default()
     }
 }
