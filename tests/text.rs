@@ -156,6 +156,22 @@ fn minilm_fine_tunes_on_topics_and_bert_mini_trains_from_scratch() {
         serde_json::from_slice(&std::fs::read(tuned.join("pretune.json")).unwrap()).unwrap();
     assert_eq!(meta["architecture"], "bert");
     assert_eq!(meta["input"]["max_length"], 256);
+    // Nothing but the data given: Hugging Face Trainer's recipe for a pretrained text model.
+    let recipe = &meta["recipe"];
+    assert_eq!(
+        (
+            &recipe["lr"],
+            &recipe["schedule"],
+            &recipe["label_smoothing"],
+            &recipe["optimizer"]
+        ),
+        (
+            &serde_json::json!(5e-5),
+            &serde_json::json!("linear"),
+            &serde_json::json!(0.0),
+            &serde_json::json!("adamw")
+        )
+    );
     assert_eq!(meta["model_options"]["bert"]["hidden_size"], 384);
     let report: serde_json::Value = serde_json::from_str(&ok(&[
         "eval",
@@ -241,4 +257,259 @@ fn minilm_fine_tunes_on_topics_and_bert_mini_trains_from_scratch() {
         err.contains("reviews.csv") && err.contains("\"text\""),
         "{err}"
     );
+}
+
+/// The tensors of a safetensors file, as f32 values by name.
+fn tensors(path: &std::path::Path) -> std::collections::HashMap<String, Vec<f32>> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (name, values)
+        })
+        .collect()
+}
+
+#[test]
+fn lora_trains_only_attention_adapters_and_merges_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = topics(tmp.path());
+    let tuned = tmp.path().join("lora");
+    let model = minilm();
+    let finetune = |strategy: &str, out: &std::path::Path| {
+        ok(&[
+            "finetune",
+            "--from",
+            s(&model),
+            "--data",
+            s(&data),
+            "--per-class",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--strategy",
+            strategy,
+            "--lora-rank",
+            "4",
+            "--out",
+            s(out),
+        ])
+    };
+    let out = finetune("lora", &tuned);
+    assert!(out.contains("1 epoch(s) lora"), "{out}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tuned.join("pretune.json")).unwrap()).unwrap();
+    assert_eq!(meta["recipe"]["lr"], 5e-4, "LoRA's default rate");
+
+    // Saved merged: the plain layout, no adapter tensors, and beside the new head only the
+    // attention query and value weights differ from MiniLM's (as a linear probe leaves them).
+    let probe = tmp.path().join("probe");
+    finetune("linear-probe", &probe);
+    let before = tensors(&probe.join("model.safetensors"));
+    let after = tensors(&tuned.join("model.safetensors"));
+    let mut names: Vec<&String> = after.keys().collect();
+    names.sort();
+    let mut probe_names: Vec<&String> = before.keys().collect();
+    probe_names.sort();
+    assert_eq!(names, probe_names);
+    let changed: Vec<&str> = names
+        .into_iter()
+        .filter(|n| !n.starts_with("head.") && before[*n] != after[*n])
+        .map(|n| n.trim_start_matches("backbone.Bert.encoder.layer."))
+        .collect();
+    let expected: Vec<String> = (0..6)
+        .flat_map(|l| ["query", "value"].map(|p| format!("{l}.attention.self_attn.{p}.weight")))
+        .collect();
+    assert_eq!(changed, expected);
+    // A merged checkpoint is an ordinary one.
+    ok(&["eval", "--model", s(&tuned), "--data", s(&data)]);
+    let err = input_error(&[
+        "finetune",
+        "--from",
+        s(&tmp.path().join("lora")),
+        "--data",
+        s(&data),
+        "--strategy",
+        "lora",
+        "--lora-rank",
+        "0",
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(err.contains("--lora-rank"), "{err}");
+}
+
+/// A corpus with structure a masked language model can learn: fixed phrases.
+fn corpus(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("corpus.txt");
+    let lines: Vec<String> = (0..400)
+        .map(|i| {
+            let [a, b] = [
+                ["red", "apple"],
+                ["yellow", "banana"],
+                ["green", "pear"],
+                ["purple", "plum"],
+            ][i % 4];
+            format!("the {a} {b} is on the table number {}", i % 7)
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+#[test]
+fn masked_language_modelling_lowers_perplexity_and_fine_tunes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mlm = tmp.path().join("mlm");
+    let out = ok(&[
+        "pretrain",
+        "--model",
+        "bert-mini",
+        "--task",
+        "mlm",
+        "--data",
+        s(&corpus(tmp.path())),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--vocab-size",
+        "100",
+        "--max-length",
+        "16",
+        "--lr",
+        "1e-3",
+        "--out",
+        s(&mlm),
+    ]);
+    assert!(
+        out.contains("val_ppl") && out.contains("val perplexity"),
+        "{out}"
+    );
+    let epochs: Vec<serde_json::Value> = std::fs::read_to_string(mlm.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let val: Vec<f64> = epochs
+        .iter()
+        .map(|e| e["val_loss"].as_f64().unwrap())
+        .collect();
+    assert!(
+        val.windows(2).all(|w| w[1] < w[0]),
+        "held-out MLM loss falls every epoch: {val:?}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mlm.join("pretune.json")).unwrap()).unwrap();
+    assert_eq!(meta["task"], "mlm");
+    assert_eq!(meta["recipe"]["schedule"], "linear");
+
+    // eval scores a masked language model on its own task.
+    let scored: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        s(&mlm),
+        "--data",
+        s(&corpus(tmp.path())),
+        "--split",
+        "train",
+        "--json",
+    ]))
+    .unwrap();
+    let perplexity = scored["perplexity"].as_f64().unwrap();
+    assert!(perplexity > 1.0 && perplexity < val[0].exp(), "{scored}");
+
+    // Its backbone fine-tunes for classification with its own vocabulary.
+    let data = topics(tmp.path());
+    let tuned = tmp.path().join("tuned");
+    let out = ok(&[
+        "finetune",
+        "--from",
+        s(&mlm),
+        "--data",
+        s(&data),
+        "--epochs",
+        "1",
+        "--out",
+        s(&tuned),
+    ]);
+    assert!(out.contains("3 classes"), "{out}");
+    ok(&["eval", "--model", s(&tuned), "--data", s(&data)]);
+
+    // Masked language modelling needs a text model, classification at least two classes.
+    let err = input_error(&[
+        "pretrain",
+        "--task",
+        "mlm",
+        "--data",
+        s(&data),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(err.contains("--task mlm") && err.contains("cnn"), "{err}");
+    let err = input_error(&[
+        "pretrain",
+        "--model",
+        "bert-mini",
+        "--data",
+        s(&corpus(tmp.path())),
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(
+        err.contains("corpus.txt") && err.contains("at least 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_text_compares_scratch_mlm_and_minilm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = topics(tmp.path());
+    let out_dir = tmp.path().join("demo");
+    let out = ok(&[
+        "demo",
+        "text",
+        "--quick",
+        "--data",
+        s(&data),
+        "--model",
+        s(&minilm()),
+        "--classes",
+        "all",
+        "--out",
+        s(&out_dir),
+    ]);
+    assert!(
+        out.contains("| scratch") && out.contains("| minilm"),
+        "{out}"
+    );
+    for f in [
+        "report.md",
+        "results.json",
+        "training_loss.png",
+        "mlm_perplexity.png",
+    ] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("results.json")).unwrap()).unwrap();
+    let runs: Vec<&str> = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, ["scratch", "mlm+finetune", "minilm"]);
+    assert_eq!(r["mlm"]["val_perplexity"].as_array().unwrap().len(), 1);
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(report.contains("![training loss per epoch](training_loss.png)"));
 }

@@ -390,3 +390,51 @@ pub fn embed(model: &Bert, tokenizer: &TextTokenizer, texts: &[&str]) -> Result<
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_follows_bert() {
+        let texts: Vec<String> = (0..1000)
+            .map(|i| format!("word{} and another word{} in a sentence", i % 37, i % 11))
+            .collect();
+        let tokenizer = TextTokenizer::train_wordpiece(&texts, 200, 64).unwrap();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let original = tokenizer.encode(&refs).unwrap();
+        let mut masked = tokenizer.encode(&refs).unwrap();
+        let (positions, targets) = tokenizer.mask(&mut masked, &mut StdRng::seed_from_u64(3));
+        let real = original
+            .special
+            .iter()
+            .zip(&original.mask)
+            .filter(|(s, m)| !**s && **m > 0.0)
+            .count();
+        let share = positions.len() as f64 / real as f64;
+        assert!((0.12..0.18).contains(&share), "{share}");
+        let mask_id = tokenizer.inner.token_to_id("[MASK]").unwrap() as i64;
+        let (mut as_mask, mut kept) = (0, 0);
+        for (&p, &t) in positions.iter().zip(&targets) {
+            let p = p as usize;
+            assert!(
+                !original.special[p] && original.mask[p] > 0.0,
+                "only real tokens"
+            );
+            assert_eq!(t, original.ids[p], "targets are the original tokens");
+            as_mask += (masked.ids[p] == mask_id) as usize;
+            kept += (masked.ids[p] == original.ids[p]) as usize;
+        }
+        let n = positions.len() as f64;
+        assert!(
+            (0.75..0.85).contains(&(as_mask as f64 / n)),
+            "{as_mask} of {n}"
+        );
+        assert!((0.05..0.16).contains(&(kept as f64 / n)), "{kept} of {n}");
+        // Nothing else changes.
+        let untouched = (0..original.ids.len())
+            .filter(|i| !positions.contains(&(*i as i64)))
+            .all(|i| masked.ids[i] == original.ids[i]);
+        assert!(untouched);
+    }
+}

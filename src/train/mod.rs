@@ -659,6 +659,33 @@ mod tests {
     }
 
     #[test]
+    fn length_grouped_batches_cover_every_example_once_and_pad_less() {
+        let lengths: Vec<usize> = (0..1000).map(|i| (i * 7919) % 300 + 1).collect();
+        let padded = |batches: &[Vec<usize>]| -> usize {
+            batches
+                .iter()
+                .map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap())
+                .sum()
+        };
+        let rng = || StdRng::seed_from_u64(7);
+        let grouped = epoch_batches(1000, Some(&lengths), 32, &mut rng());
+        let plain = epoch_batches(1000, None, 32, &mut rng());
+        let mut seen: Vec<usize> = grouped.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+        assert!(grouped.iter().all(|b| b.len() <= 32));
+        // Grouped batches pad almost nothing; random ones pad near the longest in each batch.
+        let real: usize = lengths.iter().sum();
+        assert!(padded(&grouped) < real * 11 / 10, "{}", padded(&grouped));
+        assert!(padded(&plain) > real * 3 / 2, "{}", padded(&plain));
+        // Different epochs see different batches.
+        assert_ne!(
+            grouped,
+            epoch_batches(1000, Some(&lengths), 32, &mut StdRng::seed_from_u64(8))
+        );
+    }
+
+    #[test]
     fn weight_decay_skips_biases() {
         let device = crate::training_device();
         let model = Classifier::new(
