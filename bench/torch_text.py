@@ -2,7 +2,11 @@
 all-MiniLM-L6-v2 (mean pooling + a linear head, AdamW, batch 32, max 256 tokens, padding to the
 longest of each batch) on the same fortunes topics and training texts, timed.
 
-    /opt/torch-venv/bin/python bench/torch_text.py MODEL_DIR [--threads 2]
+    /opt/torch-venv/bin/python bench/torch_text.py MODEL_DIR [--threads 2] [--group-by-length]
+
+--group-by-length batches texts of similar length together as pretune does (Hugging Face
+Trainer's `group_by_length`: windows of 50 batches sorted by length, batches shuffled); without
+it, batches are random as the Trainer's default.
 """
 import argparse, hashlib, json, os, time
 
@@ -14,6 +18,7 @@ p.add_argument("model")
 p.add_argument("--fortunes", default="/usr/share/games/fortunes")
 p.add_argument("--topics", default="computers,politics,science,songs-poems,startrek")
 p.add_argument("--threads", type=int, default=2)
+p.add_argument("--group-by-length", action="store_true")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(1)
@@ -36,10 +41,16 @@ enc = AutoModel.from_pretrained(a.model)
 head = torch.nn.Linear(enc.config.hidden_size, 5)
 opt = torch.optim.AdamW(list(enc.parameters()) + list(head.parameters()), lr=5e-5)
 order = torch.randperm(len(texts)).tolist()
+batches = [order[i:i + 32] for i in range(0, len(order), 32)]
+if a.group_by_length:
+    batches = []
+    for w in range(0, len(order), 32 * 50):
+        window = sorted(order[w:w + 32 * 50], key=lambda j: -len(texts[j]))
+        batches += [window[i:i + 32] for i in range(0, len(window), 32)]
+    batches = [batches[i] for i in torch.randperm(len(batches)).tolist()]
 enc.train()
 t0 = time.perf_counter()
-for i in range(0, len(order), 32):
-    idx = order[i:i + 32]
+for idx in batches:
     batch = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="pt")
     out = enc(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).float()
@@ -49,5 +60,6 @@ for i in range(0, len(order), 32):
     loss.backward()
     opt.step()
 seconds = time.perf_counter() - t0
-print(json.dumps({"framework": f"pytorch {torch.__version__}", "texts": len(texts), "epoch_seconds": round(seconds, 1),
+print(json.dumps({"framework": f"pytorch {torch.__version__}", "group_by_length": a.group_by_length,
+                  "texts": len(texts), "epoch_seconds": round(seconds, 1),
                   "texts_per_s": round(len(texts) / seconds, 1)}))

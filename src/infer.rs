@@ -105,20 +105,3 @@ pub fn batch_loss_and_hits(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, 
         .into_scalar::<f32>() as f64;
     (loss, hits)
 }
-
-/// Mean cross-entropy and accuracy of class probabilities against `labels`.
-pub fn score(probs: &[Vec<f32>], labels: &[usize]) -> (f64, f64) {
-    let n = labels.len().max(1) as f64;
-    let loss = probs
-        .iter()
-        .zip(labels)
-        .map(|(p, &l)| -(p[l].max(1e-12) as f64).ln())
-        .sum::<f64>()
-        / n;
-    let correct = probs
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| argmax(p) == **l)
-        .count();
-    (loss, correct as f64 / n)
-}

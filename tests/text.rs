@@ -192,6 +192,21 @@ fn minilm_fine_tunes_on_topics_and_bert_mini_trains_from_scratch() {
         support > 5 && support < 60,
         "the hashed test split: {support} texts"
     );
+    let predicted: serde_json::Value = serde_json::from_str(&ok(&[
+        "predict",
+        "--model",
+        s(&tuned),
+        "--json",
+        "--top",
+        "2",
+        "The rocket left orbit for a distant planet.",
+    ]))
+    .unwrap();
+    assert_eq!(
+        predicted[0]["text"],
+        "The rocket left orbit for a distant planet."
+    );
+    assert_eq!(predicted[0]["top"].as_array().unwrap().len(), 2);
 
     // From scratch: a WordPiece vocabulary learned from the training texts, saved with the model.
     let scratch = tmp.path().join("scratch");

@@ -84,6 +84,7 @@ fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
         pretune_version: "test".into(),
         stage: "pretrain".into(),
         architecture: "cnn".into(),
+        task: Default::default(),
         model_options: Default::default(),
         class_names: (0..classes).map(|c| format!("c{c}")).collect(),
         input: ModelInput::Image(InputSpec {

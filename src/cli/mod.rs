@@ -49,7 +49,7 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Learning-rate range test: a chart of loss against rate, and a suggested --lr.
     LrFind(lr_find::LrFindArgs),
-    /// Classify image files (PNG/JPEG) with a checkpoint.
+    /// Classify image files (PNG/JPEG) or texts with a checkpoint.
     Predict(predict::PredictArgs),
     /// Turn PyTorch weights (torchvision's, or the seed's Net) into a pretune checkpoint.
     Import(convert::ImportArgs),

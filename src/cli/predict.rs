@@ -8,9 +8,11 @@ use burn::prelude::*;
 use clap::Args;
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoint, torch, write_atomic};
+use crate::checkpoint::{Checkpoint, ModelInput, torch, write_atomic};
+use crate::data::text::TextSet;
 use crate::data::{ImageSet, folder};
-use crate::models::Input;
+use crate::models::{Input, Task};
+use crate::text::TextExamples;
 use crate::{bail_input, infer, input_error, training_device};
 
 #[derive(Debug, Args)]
@@ -18,10 +20,17 @@ pub struct PredictArgs {
     /// Checkpoint directory to predict with.
     #[arg(long)]
     pub model: PathBuf,
-    /// PNG or JPEG files; resized and centre-cropped to the model's input, converted to its
-    /// channels (grayscale or RGB).
-    #[arg(required_unless_present = "tensor", conflicts_with = "tensor")]
+    /// PNG or JPEG files, resized and centre-cropped to the model's input and converted to its
+    /// channels (grayscale or RGB); for a text model, the texts themselves.
+    #[arg(
+        required_unless_present_any = ["tensor", "file"],
+        conflicts_with = "tensor",
+        value_name = "IMAGE|TEXT"
+    )]
     pub images: Vec<PathBuf>,
+    /// Text models: also classify every non-blank line of this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "tensor")]
+    pub file: Option<PathBuf>,
     /// How many of the most likely classes to show per image.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -39,7 +48,10 @@ pub struct PredictArgs {
 
 #[derive(Serialize)]
 struct Prediction {
-    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
     top: Vec<(String, f32)>,
 }
 
@@ -49,33 +61,80 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if let (Some(input), Some(out)) = (&args.tensor, &args.raw_logits) {
         return raw_logits(&ckpt, model, input, out);
     }
-    let input = ckpt.meta.input.image()?;
-    let mut set = ImageSet {
-        channels: input.channels,
-        height: input.height,
-        width: input.width,
-        pixels: Vec::new(),
-        labels: vec![0; args.images.len()],
-        class_names: ckpt.meta.class_names.clone(),
-    };
-    for path in &args.images {
-        set.pixels
-            .extend_from_slice(&folder::decode(path, input.dims())?);
+    if ckpt.meta.task == Task::Mlm {
+        bail_input!(
+            "{}: a masked language model predicts tokens, not classes; fine-tune it for \
+             classification first (pretune finetune --from {0})",
+            args.model.display()
+        );
     }
-    let probs = infer::probabilities(&model, &set.normalized(&input.normalization));
-    let k = args.top.clamp(1, set.class_names.len());
-    let predictions: Vec<Prediction> = args
-        .images
-        .iter()
+    let class_names = &ckpt.meta.class_names;
+    let (names, probs, is_text) = match &ckpt.meta.input {
+        ModelInput::Image(input) => {
+            if args.file.is_some() {
+                bail_input!("--file: an image model classifies image files, given as arguments");
+            }
+            let mut set = ImageSet {
+                channels: input.channels,
+                height: input.height,
+                width: input.width,
+                pixels: Vec::new(),
+                labels: vec![0; args.images.len()],
+                class_names: class_names.clone(),
+            };
+            for path in &args.images {
+                set.pixels
+                    .extend_from_slice(&folder::decode(path, input.dims())?);
+            }
+            let probs = infer::probabilities(&model, &set.normalized(&input.normalization));
+            let names = args.images.iter().map(|p| p.display().to_string());
+            (names.collect::<Vec<_>>(), probs, false)
+        }
+        ModelInput::Text(_) => {
+            let mut texts: Vec<String> = args
+                .images
+                .iter()
+                .map(|t| t.to_string_lossy().into_owned())
+                .collect();
+            if let Some(f) = &args.file {
+                let content = std::fs::read_to_string(f)
+                    .map_err(|e| input_error!("{}: cannot read as UTF-8 text: {e}", f.display()))?;
+                texts.extend(
+                    content
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(String::from),
+                );
+            }
+            let set = TextSet {
+                labels: vec![0; texts.len()],
+                texts,
+                class_names: class_names.clone(),
+            };
+            let tokenizer = ckpt.tokenizer.as_ref().expect("text checkpoints have one");
+            let examples = TextExamples {
+                set: &set,
+                tokenizer,
+                masked: false,
+            };
+            let probs = infer::probabilities(&model, &examples);
+            (set.texts, probs, true)
+        }
+    };
+    let k = args.top.clamp(1, class_names.len());
+    let predictions: Vec<Prediction> = names
+        .into_iter()
         .zip(&probs)
-        .map(|(path, p)| {
+        .map(|(name, p)| {
             let mut ranked: Vec<usize> = (0..p.len()).collect();
             ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
             Prediction {
-                file: path.display().to_string(),
+                file: (!is_text).then(|| name.clone()),
+                text: is_text.then_some(name),
                 top: ranked[..k]
                     .iter()
-                    .map(|&c| (set.class_names[c].clone(), p[c]))
+                    .map(|&c| (class_names[c].clone(), p[c]))
                     .collect(),
             }
         })
@@ -85,7 +144,13 @@ pub fn run(args: PredictArgs) -> Result<()> {
         return Ok(());
     }
     for pred in &predictions {
-        println!("{}", pred.file);
+        let shown = match (&pred.file, &pred.text) {
+            (Some(file), _) => file.clone(),
+            // A text's first line, shortened.
+            (_, Some(text)) => text.lines().next().unwrap_or("").chars().take(72).collect(),
+            _ => String::new(),
+        };
+        println!("{shown}");
         for (name, prob) in &pred.top {
             println!("  {name:<16} {prob:.4}");
         }

@@ -268,15 +268,19 @@ pub fn pretrain(mut args: PretrainArgs) -> Result<()> {
         args.recipe.seed,
         &device,
     )?;
-    let what = match args.task {
-        Task::Classify => String::new(),
-        Task::Mlm => " (masked language modelling)".into(),
+    let on = match args.task {
+        Task::Classify => f.sets.describe(),
+        // The texts' topics do not matter to a masked language model.
+        Task::Mlm => format!(
+            "{} train / {} val texts by masked language modelling ({}-token vocabulary)",
+            f.sets.train.len(),
+            f.sets.val.len(),
+            f.model.head.weight.dims()[1]
+        ),
     };
     println!(
-        "pretrain {}{what} on {} for {} epochs",
-        arch.name,
-        f.sets.describe(),
-        args.recipe.epochs
+        "pretrain {} on {on} for {} epochs",
+        arch.name, args.recipe.epochs
     );
     let meta = pending_meta(
         "pretrain",
