@@ -89,16 +89,21 @@ pub fn loss_and_accuracy(model: &Classifier, examples: &dyn Examples) -> (f64, f
     (loss / n.max(1) as f64, hits as f64 / n.max(1) as f64)
 }
 
-/// Mean cross-entropy of `logits` against `targets` and how many predictions are right.
-pub fn batch_loss_and_hits(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, usize) {
-    let hits = logits
+/// How many rows of `logits` have their largest value at the target.
+pub fn hits(logits: &Tensor<2>, targets: &Tensor<1, Int>) -> usize {
+    logits
         .clone()
         .argmax(1)
         .squeeze_dim::<1>(1)
         .equal(targets.clone())
         .int()
         .sum()
-        .into_scalar::<i64>() as usize;
+        .into_scalar::<i64>() as usize
+}
+
+/// Mean cross-entropy of `logits` against `targets` and how many predictions are right.
+pub fn batch_loss_and_hits(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, usize) {
+    let hits = hits(&logits, &targets);
     let loss = CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, targets)

@@ -528,3 +528,66 @@ fn demo_text_compares_scratch_mlm_and_minilm() {
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(report.contains("![training loss per epoch](training_loss.png)"));
 }
+
+#[test]
+fn an_interrupted_lora_run_with_dropout_resumes_bit_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = topics(tmp.path());
+    let model = minilm();
+    let args = |out: &std::path::Path| -> Vec<String> {
+        [
+            "finetune",
+            "--from",
+            s(&model),
+            "--data",
+            s(&data),
+            "--per-class",
+            "8",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--strategy",
+            "lora",
+            "--val-fraction",
+            "0",
+            "--save-every",
+            "1",
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let whole = tmp.path().join("whole");
+    let whole_args = args(&whole);
+    ok(&whole_args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Ctrl-C as soon as the first resume state is saved: the run stops after that step.
+    let parted = tmp.path().join("parted");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pretune"))
+        .args(args(&parted))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !parted.join("resume.state").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before any state was saved"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "stopped by Ctrl-C");
+    let out = ok(&["resume", s(&parted)]);
+    assert!(out.contains("resuming finetune"), "{out}");
+    assert!(
+        std::fs::read(whole.join("model.safetensors")).unwrap()
+            == std::fs::read(parted.join("model.safetensors")).unwrap(),
+        "dropout and adapters continue exactly where they stopped"
+    );
+}

@@ -218,6 +218,9 @@ pub fn fit(
                 lr = recipe.lr()
                     * phase.lr_scale
                     * recipe.lr_factor(phase_step, steps_per_epoch, phase_steps);
+                // Dropout draws from the device's generator: seeded per step, a resumed run
+                // drops out exactly what the uninterrupted one did.
+                device.seed(mix(recipe.seed, epoch as u64, step as u64) ^ 0xD80);
                 let (logits, y) = match &inputs {
                     Inputs::Examples(examples) => {
                         let mut rng =
@@ -419,8 +422,6 @@ fn mix(seed: u64, epoch: u64, step: u64) -> u64 {
     z
 }
 
-/// One optimisation step from a batch's `logits` and labels `y`: the updated model, the batch's
-/// mean loss and how many predictions were right.
 /// One optimisation step on a batch's logits, unless the loss is not finite: then nothing is
 /// updated and `applied` is false. Returns the model, the batch's mean loss and its correct
 /// predictions.
@@ -432,16 +433,9 @@ fn optimise(
     optim: &mut ModuleOptimizer,
     lr: ModuleLearningRate,
 ) -> Step {
-    let hits = logits
-        .clone()
-        .argmax(1)
-        .squeeze_dim::<1>(1)
-        .equal(y.clone())
-        .int()
-        .sum();
+    let hits = infer::hits(&logits, &y);
     let loss = loss_fn.forward(logits, y);
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
-    let hits = hits.into_scalar::<i64>() as usize;
     if !loss_value.is_finite() {
         return Step {
             model,
