@@ -521,7 +521,7 @@ fn demo_text_compares_scratch_mlm_and_minilm() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| x["name"].as_str().unwrap())
+        .map(|x| x["method"].as_str().unwrap())
         .collect();
     assert_eq!(runs, ["scratch", "mlm+finetune", "minilm"]);
     assert_eq!(r["mlm"]["val_perplexity"].as_array().unwrap().len(), 1);

@@ -69,14 +69,19 @@ pub struct TextDemoArgs {
     #[arg(long, default_value_t = 2)]
     pub epochs: usize,
     /// Epochs of masked language modelling on the unlabelled corpus.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     pub mlm_epochs: usize,
     /// Pretrain on only this many corpus texts [default: all topics' training texts].
     #[arg(long, value_name = "N")]
     pub corpus_limit: Option<usize>,
+    /// First seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// A reduced run for CI: 20 texts per topic, 1 epoch each, 1,000 corpus texts.
+    /// Seeds: each draws its own labelled texts and trains the three classifiers on them
+    /// (masked language modelling runs once).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// A reduced run for CI: 20 texts per topic, 1 epoch each, 1,000 corpus texts, 1 seed.
     #[arg(long)]
     pub quick: bool,
     /// Directory for results.json, report.md and the charts.
@@ -126,8 +131,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
 }
 
 fn run_text(args: TextDemoArgs) -> Result<()> {
-    if args.per_class == 0 || args.epochs == 0 || args.mlm_epochs == 0 {
-        crate::bail_input!("--per-class, --epochs and --mlm-epochs must be at least 1");
+    if args.per_class == 0 || args.epochs == 0 || args.mlm_epochs == 0 || args.seeds == 0 {
+        crate::bail_input!("--per-class, --epochs, --mlm-epochs and --seeds must be at least 1");
     }
     let config = TextDemoConfig {
         data: args.data,
@@ -142,6 +147,7 @@ fn run_text(args: TextDemoArgs) -> Result<()> {
             args.corpus_limit
         },
         seed: args.seed,
+        seeds: if args.quick { 1 } else { args.seeds },
     };
     let results = text::run(&config)?;
     report::text::write(&args.out, &results)?;

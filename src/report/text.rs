@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use super::charts::{self, Panel, Series};
 use super::{REPORT_FILE, RESULTS_FILE};
 use crate::checkpoint::write_atomic;
-use crate::demo::text::TextDemoResults;
+use crate::demo::mean_std;
+use crate::demo::text::{METHODS, TextDemoResults};
 
 pub const PERPLEXITY_CHART: &str = "mlm_perplexity.png";
 pub const LOSS_CHART: &str = "training_loss.png";
@@ -55,17 +56,25 @@ pub fn write(dir: &Path, r: &TextDemoResults) -> Result<()> {
         &[Panel {
             title: format!("Learning {} topics", r.classes.len()),
             x_label: "epoch".into(),
-            y_label: "training loss".into(),
+            y_label: "training loss (mean over seeds)".into(),
             log_x: false,
             y_percent: false,
-            series: r
-                .runs
+            series: METHODS
                 .iter()
                 .enumerate()
-                .map(|(i, run)| Series {
-                    label: run.name.clone(),
-                    color: i,
-                    points: per_epoch(&run.train_loss),
+                .map(|(i, (method, _))| {
+                    let runs = r.of(method);
+                    let epochs = runs.iter().map(|x| x.train_loss.len()).min().unwrap_or(0);
+                    let mean: Vec<f64> = (0..epochs)
+                        .map(|e| {
+                            mean_std(&runs.iter().map(|x| x.train_loss[e]).collect::<Vec<_>>()).0
+                        })
+                        .collect();
+                    Series {
+                        label: method.to_string(),
+                        color: i,
+                        points: per_epoch(&mean),
+                    }
                 })
                 .collect(),
         }],
@@ -73,20 +82,34 @@ pub fn write(dir: &Path, r: &TextDemoResults) -> Result<()> {
     write_atomic(&dir.join(REPORT_FILE), markdown(r).as_bytes())
 }
 
-/// The results as a Markdown table.
+/// Mean and standard deviation over seeds of one method's test accuracy.
+fn accuracy(r: &TextDemoResults, method: &str) -> (f64, f64) {
+    mean_std(
+        &r.of(method)
+            .iter()
+            .map(|x| x.test_accuracy)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The results as a Markdown table: one row per method, mean ± std over seeds.
 pub fn table(r: &TextDemoResults) -> String {
     let mut t = String::from(
-        "| model | how | test accuracy | time | train texts/s |\n|---|---|---:|---:|---:|\n",
+        "| model | how | test accuracy | − scratch | time per run | train texts/s |\n|---|---|---:|---:|---:|---:|\n",
     );
-    for run in &r.runs {
+    let scratch = accuracy(r, "scratch").0;
+    for (method, how) in METHODS {
+        let runs = r.of(method);
+        let n = runs.len().max(1) as f64;
+        let (mean, std) = accuracy(r, method);
         let _ = writeln!(
             t,
-            "| {} | {} | {:.2}% | {:.0} s | {:.1} |",
-            run.name,
-            run.description,
-            100.0 * run.test_accuracy,
-            run.seconds,
-            run.texts_per_second
+            "| {method} | {how} | {:.2}% ± {:.1} | {:+.1} pts | {:.0} s | {:.1} |",
+            100.0 * mean,
+            100.0 * std,
+            100.0 * (mean - scratch),
+            runs.iter().map(|x| x.seconds).sum::<f64>() / n,
+            runs.iter().map(|x| x.texts_per_second).sum::<f64>() / n,
         );
     }
     t
@@ -94,12 +117,6 @@ pub fn table(r: &TextDemoResults) -> String {
 
 fn markdown(r: &TextDemoResults) -> String {
     let c = &r.config;
-    let accuracy = |name: &str| {
-        r.runs
-            .iter()
-            .find(|x| x.name == name)
-            .map_or(0.0, |x| x.test_accuracy)
-    };
     let perplexity = |v: &[f64]| {
         v.iter()
             .map(|p| format!("{p:.1}"))
@@ -115,20 +132,22 @@ fn markdown(r: &TextDemoResults) -> String {
         md,
         "The task: tell apart {} fortunes topics ({}) from {} labelled texts per topic ({} in all), scored on {} test texts \
          (the content-hashed 1-in-5 split, never trained on, not even as unlabelled text). Every classifier trains {} epoch(s) \
-         with AdamW, batch 32, warm-up then linear decay (Hugging Face Trainer's recipe), and keeps its last epoch.\n",
+         with AdamW, batch 32, warm-up then linear decay (Hugging Face Trainer's recipe), and keeps its last epoch. \
+         Each of {} seed(s) draws its own labelled texts, which all three models learn; the table gives mean ± standard deviation over seeds.\n",
         r.classes.len(),
         r.classes.join(", "),
         c.per_class,
         r.train_texts,
         r.test_texts,
-        c.epochs
+        c.epochs,
+        c.seeds
     );
     let _ = writeln!(md, "## Results\n\n{}", table(r));
     let _ = writeln!(
         md,
         "- **scratch**: BERT-Mini (4 layers, 256 wide) with a WordPiece vocabulary learned from the labelled texts, lr 1e-3.\n\
          - **mlm+finetune**: the same BERT-Mini first pretrained by masked language modelling (15% of tokens; 80% [MASK], 10% random, 10% kept) \
-         for {} epoch(s) on {} unlabelled texts of every fortunes topic ({}-token vocabulary learned from them), then trained like scratch. Its time includes the pretraining.\n\
+         for {} epoch(s) (batch 16, peak rate 5e-4 after half an epoch of warm-up) on {} unlabelled texts of every fortunes topic ({}-token vocabulary learned from them), then trained like scratch. Its time includes the pretraining.\n\
          - **minilm**: the real all-MiniLM-L6-v2 ({}) with a new head, lr 5e-5.\n",
         c.mlm_epochs,
         r.mlm.texts,
@@ -143,9 +162,9 @@ fn markdown(r: &TextDemoResults) -> String {
         perplexity(&r.mlm.train_perplexity)
     );
     let (scratch, mlm, minilm) = (
-        accuracy("scratch"),
-        accuracy("mlm+finetune"),
-        accuracy("minilm"),
+        accuracy(r, "scratch").0,
+        accuracy(r, "mlm+finetune").0,
+        accuracy(r, "minilm").0,
     );
     let _ = writeln!(
         md,
@@ -160,7 +179,7 @@ fn markdown(r: &TextDemoResults) -> String {
     );
     let _ = writeln!(
         md,
-        "## Reproduce\n\n```\npretune demo text --data {} --model {} --classes {} --per-class {} --epochs {} --mlm-epochs {}{} --seed {}\n```\n\nRaw results: [`{RESULTS_FILE}`]({RESULTS_FILE}).",
+        "## Reproduce\n\n```\npretune demo text --data {} --model {} --classes {} --per-class {} --epochs {} --mlm-epochs {}{} --seed {} --seeds {}\n```\n\nRaw results: [`{RESULTS_FILE}`]({RESULTS_FILE}).",
         c.data.display(),
         c.model.display(),
         c.classes,
@@ -169,7 +188,8 @@ fn markdown(r: &TextDemoResults) -> String {
         c.mlm_epochs,
         c.corpus_limit
             .map_or(String::new(), |n| format!(" --corpus-limit {n}")),
-        c.seed
+        c.seed,
+        c.seeds
     );
     md
 }
