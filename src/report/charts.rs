@@ -121,8 +121,11 @@ where
         .x_label_formatter(&|x| {
             if panel.log_x {
                 format!("{x:.0e}")
+            } else if x.fract() == 0.0 {
+                format!("{x:.0}")
             } else {
-                format!("{x}")
+                // Epochs and the like: whole numbers only.
+                String::new()
             }
         })
         .y_label_formatter(&|y| {
