@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    pretune::keep_freed_memory();
     let cli = pretune::cli::Cli::parse();
     match pretune::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
