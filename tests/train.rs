@@ -9,6 +9,13 @@ use pretune::models::{self, Classifier};
 use pretune::train::{Frozen, Phase, Recipe, RunOptions, fit};
 use pretune::{Normalization, infer, training_device};
 
+/// Training draws weights and dropout from the device's one global generator, which the loop
+/// seeds per step: tests training side by side in threads would interleave their draws.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn recipe(args: &[&str]) -> Recipe {
     #[derive(clap::Parser)]
     struct Cli {
@@ -118,6 +125,7 @@ fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
 
 #[test]
 fn learns_a_generated_problem() {
+    let _serial = serial();
     let train = common::squares(40, 6, 1);
     let val = common::squares(20, 6, 2);
     let norm = Normalization::of(&train);
@@ -147,6 +155,7 @@ fn learns_a_generated_problem() {
 
 #[test]
 fn same_seed_same_model() {
+    let _serial = serial();
     let train = common::squares(20, 3, 1);
     let norm = Normalization::of(&train);
     let r = recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "11"]);
@@ -176,6 +185,7 @@ fn same_seed_same_model() {
 
 #[test]
 fn checkpoint_round_trip_gives_identical_outputs() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let set = common::squares(4, 5, 9);
     let norm = Normalization::of(&set);
@@ -202,6 +212,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
 
 #[test]
 fn new_head_keeps_the_backbone() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let parent = fresh(10, 1);
     let mut meta = meta_for(10, Normalization::uniform(1, 0.3, 0.3), &recipe(&[]));
@@ -224,6 +235,7 @@ fn new_head_keeps_the_backbone() {
 
 #[test]
 fn linear_probe_leaves_the_backbone_bit_identical() {
+    let _serial = serial();
     let train = common::squares(10, 4, 5);
     let norm = Normalization::of(&train);
     let model = fresh(4, 5);
@@ -277,6 +289,7 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
 
 #[test]
 fn patience_stops_when_validation_stops_improving() {
+    let _serial = serial();
     let train = common::squares(30, 3, 1);
     let val = common::squares(10, 3, 2);
     let norm = Normalization::of(&train);
