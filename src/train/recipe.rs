@@ -94,45 +94,43 @@ pub enum RunKind {
     TextLora,
 }
 
+/// Learning rate, schedule and label smoothing of a `kind` of run when the command line leaves
+/// them unset.
+fn defaults_for(kind: RunKind) -> (f64, Schedule, f64) {
+    match kind {
+        RunKind::Images => (1e-3, Schedule::Cosine, 0.1),
+        RunKind::TextFromScratch => (1e-3, Schedule::Linear, 0.0),
+        RunKind::TextFinetune => (5e-5, Schedule::Linear, 0.0),
+        RunKind::TextLora => (5e-4, Schedule::Linear, 0.0),
+    }
+}
+
 impl Recipe {
     /// The recipe with every value the command line left unset chosen for `kind`: the timm-like
     /// image recipe, or Hugging Face Trainer's for text (AdamW, linear decay after warm-up, no
     /// label smoothing, 5e-5 when fine-tuning).
     pub fn resolved(self, kind: RunKind) -> Recipe {
-        let text = kind != RunKind::Images;
+        let (lr, schedule, label_smoothing) = defaults_for(kind);
         Recipe {
-            lr: self.lr.or(Some(match kind {
-                RunKind::TextFinetune => 5e-5,
-                RunKind::TextLora => 5e-4,
-                _ => 1e-3,
-            })),
-            schedule: self.schedule.or(Some(match text {
-                true => Schedule::Linear,
-                false => Schedule::Cosine,
-            })),
-            label_smoothing: self.label_smoothing.or(Some(if text { 0.0 } else { 0.1 })),
+            lr: self.lr.or(Some(lr)),
+            schedule: self.schedule.or(Some(schedule)),
+            label_smoothing: self.label_smoothing.or(Some(label_smoothing)),
             ..self
         }
     }
 
-    /// Peak learning rate.
+    /// Peak learning rate (the image recipe's when unset).
     pub fn lr(&self) -> f64 {
-        self.resolved_value(|r| r.lr)
+        self.lr.unwrap_or(defaults_for(RunKind::Images).0)
     }
 
     pub fn schedule(&self) -> Schedule {
-        self.resolved_value(|r| r.schedule)
+        self.schedule.unwrap_or(defaults_for(RunKind::Images).1)
     }
 
     pub fn label_smoothing(&self) -> f64 {
-        self.resolved_value(|r| r.label_smoothing)
-    }
-
-    /// A value, or the image recipe's when unset.
-    fn resolved_value<T>(&self, field: impl Fn(&Recipe) -> Option<T>) -> T {
-        field(self)
-            .or_else(|| field(&self.clone().resolved(RunKind::Images)))
-            .expect("resolved recipes have every value")
+        self.label_smoothing
+            .unwrap_or(defaults_for(RunKind::Images).2)
     }
 
     /// Check the values a user can get wrong; messages name the flag.
