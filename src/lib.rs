@@ -9,6 +9,7 @@ pub mod data;
 pub mod demo;
 pub mod error;
 pub mod infer;
+pub mod kernels;
 pub mod metrics;
 pub mod models;
 pub mod report;

@@ -15,6 +15,7 @@ use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear, LinearConfig, PaddingC
 use burn::prelude::*;
 
 use super::layers::{batch_norm, conv, max_pool, union};
+use crate::kernels;
 
 pub const FEATURES: usize = 2048;
 
@@ -40,7 +41,7 @@ impl BasicConv2d {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        burn::tensor::activation::relu(self.bn.forward(self.conv.forward(x)))
+        burn::tensor::activation::relu(self.bn.forward(kernels::conv2d(&self.conv, x)))
     }
 }
 
@@ -69,7 +70,7 @@ fn avg3() -> AvgPool2d {
 }
 
 fn max3s2(x: Tensor<4>) -> Tensor<4> {
-    max_pool(3, 2, 0).forward(x)
+    kernels::max_pool2d(&max_pool(3, 2, 0), x)
 }
 
 #[derive(Module, Debug)]

@@ -13,6 +13,8 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
+use crate::kernels;
+
 /// A convolution laid out like `nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=bias)`,
 /// initialised as torchvision does (Kaiming normal, fan-out, for ReLU).
 pub fn conv(
@@ -65,10 +67,10 @@ pub enum Layer {
 impl Layer {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Layer::Conv(m) => m.forward(x),
+            Layer::Conv(m) => kernels::conv2d(m, x),
             Layer::Bn(m) => m.forward(x),
             Layer::Relu(m) => m.forward(x),
-            Layer::MaxPool(m) => m.forward(x),
+            Layer::MaxPool(m) => kernels::max_pool2d(m, x),
         }
     }
 }

@@ -11,6 +11,7 @@ use burn::nn::{BatchNorm, Relu};
 use burn::prelude::*;
 
 use super::layers::{Layer, batch_norm, conv, max_pool, sequential, union};
+use crate::kernels;
 
 /// Depth of a ResNet: blocks per stage, and whether they are bottlenecks (ResNet-50 and up).
 #[derive(Debug, Clone, Copy)]
@@ -106,10 +107,12 @@ impl Block {
         } else {
             sequential(&self.downsample, x.clone())
         };
-        let out = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = self
+            .relu
+            .forward(self.bn1.forward(kernels::conv2d(&self.conv1, x)));
+        let out = self.bn2.forward(kernels::conv2d(&self.conv2, out));
         let out = match (&self.conv3, &self.bn3) {
-            (Some(conv3), Some(bn3)) => bn3.forward(conv3.forward(self.relu.forward(out))),
+            (Some(conv3), Some(bn3)) => bn3.forward(kernels::conv2d(conv3, self.relu.forward(out))),
             _ => out,
         };
         self.relu.forward(out + identity)
@@ -182,9 +185,11 @@ impl ResNet {
 
     /// `[B, 3, H, W]` → `[B, 512]` (or 2048 with bottlenecks).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
+        let mut x = self
+            .relu
+            .forward(self.bn1.forward(kernels::conv2d(&self.conv1, x)));
         if let Some(pool) = &self.maxpool {
-            x = pool.forward(x);
+            x = kernels::max_pool2d(pool, x);
         }
         for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
             x = stage.iter().fold(x, |x, block| block.forward(x));

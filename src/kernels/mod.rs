@@ -1,0 +1,473 @@
+//! Our own CPU kernels for the layers where Burn's flex backend loses most time to PyTorch:
+//! convolution (NCHW im2col + gemm per image, bias folded into the gemm) and max-pooling
+//! (argmax kept for a scatter backward). They are registered through Burn's backend extension
+//! (`#[backend_extension]`) for flex, with hand-written backward steps for flex under autodiff;
+//! on any other backend, and for configurations they do not cover (groups, dilation,
+//! asymmetric padding, ceil mode, other dtypes), the layers run Burn's own implementation.
+//!
+//! `PRETUNE_BURN_KERNELS=1` in the environment turns them off, for comparisons.
+
+mod conv;
+mod pool;
+
+use std::sync::{Arc, LazyLock};
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::prelude::*;
+use burn::tensor::DType;
+
+pub use conv::ConvShape;
+pub use pool::PoolShape;
+
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuKernels: Backend {
+    /// `conv2d(x, weight) + bias` for NCHW `x`, one group, no dilation, symmetric padding.
+    fn conv2d_nchw(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// Max-pooling of NCHW `x`, no dilation, symmetric padding, output size rounded down.
+    fn max_pool2d_nchw(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// `conv.forward(x)`, through our kernel where it applies.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = symmetric(&conv.padding);
+    let weight = conv.weight.val();
+    match padding {
+        Some(padding)
+            if conv.groups == 1
+                && conv.dilation == [1, 1]
+                && weight.dtype() == DType::F32
+                && applies(&x) =>
+        {
+            let bias = match &conv.bias {
+                Some(b) => b.val(),
+                None => Tensor::zeros([weight.dims()[0]], &x.device()),
+            };
+            Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_nchw(
+                x.into_dispatch(),
+                weight.into_dispatch(),
+                bias.into_dispatch(),
+                conv.stride,
+                padding,
+            ))
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// `pool.forward(x)`, through our kernel where it applies.
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    match symmetric(&pool.padding) {
+        Some(padding) if pool.dilation == [1, 1] && !pool.ceil_mode && applies(&x) => {
+            Tensor::from_dispatch(<Dispatch as CpuKernels>::max_pool2d_nchw(
+                x.into_dispatch(),
+                pool.kernel_size,
+                pool.stride,
+                padding,
+            ))
+        }
+        _ => pool.forward(x),
+    }
+}
+
+/// Our kernels run on flex (with or without autodiff), for f32, unless switched off.
+fn applies(x: &Tensor<4>) -> bool {
+    static OFF: LazyLock<bool> =
+        LazyLock::new(|| std::env::var_os("PRETUNE_BURN_KERNELS").is_some_and(|v| v != "0"));
+    !*OFF && x.dtype() == DType::F32 && x.device().without_autodiff() == Device::flex()
+}
+
+/// The padding as (rows, columns) when each is the same on both sides (`Same` padding is left
+/// to Burn).
+fn symmetric(padding: &PaddingConfig2d) -> Option<[usize; 2]> {
+    match *padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => {
+            (top == bottom && left == right).then_some([top, left])
+        }
+        PaddingConfig2d::Same => None,
+    }
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    t.shape().dims::<4>()
+}
+
+/// The tensor with its f32 values contiguous in memory (copied only when they are not).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("kernel inputs are made contiguous f32 first")
+}
+
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn conv_shape(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> ConvShape {
+    let [batch, channels, height, width] = dims4(x);
+    let [out_channels, _, kh, kw] = dims4(weight);
+    ConvShape {
+        batch,
+        channels,
+        height,
+        width,
+        out_channels,
+        kernel: [kh, kw],
+        stride,
+        padding,
+    }
+}
+
+fn pool_shape(
+    x: &FlexTensor,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> PoolShape {
+    let [batch, channels, height, width] = dims4(x);
+    PoolShape {
+        batch,
+        channels,
+        height,
+        width,
+        kernel,
+        stride,
+        padding,
+    }
+}
+
+impl CpuKernels for Flex {
+    fn conv2d_nchw(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        let s = conv_shape(&x, &weight, stride, padding);
+        let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+        let out = conv::forward(&s, values(&x), values(&weight), values(&bias));
+        let [oh, ow] = s.out();
+        tensor(out, [s.batch, s.out_channels, oh, ow])
+    }
+
+    fn max_pool2d_nchw(
+        x: FlexTensor,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        let s = pool_shape(&x, kernel, stride, padding);
+        let x = contiguous(x);
+        let (out, _) = pool::forward(&s, values(&x), false);
+        let [oh, ow] = s.out();
+        tensor(out, [s.batch, s.channels, oh, ow])
+    }
+}
+
+/// Backward step of [`CpuKernels::conv2d_nchw`]: the forward's input and weight are its state.
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = (FlexTensor, FlexTensor, ConvShape);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, s) = ops.state;
+        let (dx, dw, db) = conv::backward(
+            &s,
+            values(&x),
+            values(&weight),
+            values(&dy),
+            node_x.is_some(),
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, tensor(dx, dims4(&x)));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, tensor(dw, dims4(&weight)));
+        }
+        if let Some(node) = node_bias {
+            grads.register::<Flex>(node.id, tensor(db, [s.out_channels]));
+        }
+    }
+}
+
+/// Backward step of [`CpuKernels::max_pool2d_nchw`]: where each window's maximum was.
+#[derive(Debug)]
+struct PoolBackward;
+
+impl Backward<Flex, 1> for PoolBackward {
+    type State = (Arc<Vec<u32>>, PoolShape);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (argmax, s) = ops.state;
+        if let Some(node) = node_x {
+            let dx = pool::backward(&s, &argmax, values(&dy));
+            grads.register::<Flex>(
+                node.id,
+                tensor(dx, [s.batch, s.channels, s.height, s.width]),
+            );
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
+    fn conv2d_nchw(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        match ConvBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.primitive().clone());
+                let weight = contiguous(weight.primitive().clone());
+                let s = conv_shape(&x, &weight, stride, padding);
+                let out = Flex::conv2d_nchw(
+                    x.clone(),
+                    weight.clone(),
+                    bias.into_primitive(),
+                    stride,
+                    padding,
+                );
+                prep.finish((x, weight, s), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d_nchw(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                stride,
+                padding,
+            )),
+        }
+    }
+
+    fn max_pool2d_nchw(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        match PoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = contiguous(x.primitive().clone());
+                let s = pool_shape(&input, kernel, stride, padding);
+                let (out, argmax) = pool::forward(&s, values(&input), true);
+                let [oh, ow] = s.out();
+                prep.finish(
+                    (Arc::new(argmax), s),
+                    tensor(out, [s.batch, s.channels, oh, ow]),
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::max_pool2d_nchw(
+                x.into_primitive(),
+                kernel,
+                stride,
+                padding,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    fn close(what: &str, a: Tensor<4>, b: Tensor<4>) {
+        assert_eq!(a.dims(), b.dims(), "{what}");
+        let a: Vec<f32> = a.into_data().iter::<f32>().collect();
+        let b: Vec<f32> = b.into_data().iter::<f32>().collect();
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{what}[{i}]: ours {x}, Burn's {y}"
+            );
+        }
+    }
+
+    /// A fixed weighting of the output's elements, so `sum(y ⊙ weights)` is a loss whose gradient
+    /// reaches every element differently.
+    fn weights(dims: [usize; 4], device: &Device) -> Tensor<4> {
+        let n = dims.iter().product::<usize>();
+        Tensor::from_data(
+            TensorData::new((0..n).map(|i| (i % 7) as f32 - 3.0).collect(), dims),
+            device,
+        )
+    }
+
+    /// Output and every gradient of our kernel equal Burn's unfused layer's, through the same
+    /// autodiff graph (a random linear loss on the output).
+    #[test]
+    fn conv_matches_burns_layer_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let configs = [
+            (
+                [3, 8],
+                [3, 3],
+                [1, 1],
+                PaddingConfig2d::Explicit(1, 1, 1, 1),
+                true,
+            ),
+            (
+                [4, 6],
+                [3, 3],
+                [2, 2],
+                PaddingConfig2d::Explicit(1, 1, 1, 1),
+                false,
+            ),
+            ([5, 4], [1, 1], [1, 1], PaddingConfig2d::Valid, true),
+            (
+                [2, 3],
+                [7, 5],
+                [2, 1],
+                PaddingConfig2d::Explicit(3, 2, 3, 2),
+                true,
+            ),
+        ];
+        for (channels, kernel, stride, padding, bias) in configs {
+            let conv = Conv2dConfig::new(channels, kernel)
+                .with_stride(stride)
+                .with_padding(padding.clone())
+                .with_bias(bias)
+                .init(&device);
+            let x = Tensor::<4>::random(
+                [3, channels[0], 11, 9],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let run = |ours: bool| {
+                let x = x.clone().detach().require_grad();
+                let y = if ours {
+                    conv2d(&conv, x.clone())
+                } else {
+                    conv.forward(x.clone())
+                };
+                let grads = (y.clone() * weights(y.dims(), &device)).sum().backward();
+                let grad_b = conv
+                    .bias
+                    .as_ref()
+                    .map(|b| b.grad(&grads).unwrap().reshape([1, 1, 1, -1]));
+                (
+                    y.inner(),
+                    x.grad(&grads).unwrap(),
+                    conv.weight.grad(&grads).unwrap(),
+                    grad_b,
+                )
+            };
+            let (theirs, ours) = (run(false), run(true));
+            let case = format!("{channels:?} {kernel:?} stride {stride:?} {padding:?}");
+            close(&format!("{case} output"), ours.0, theirs.0);
+            close(&format!("{case} input gradient"), ours.1, theirs.1);
+            close(&format!("{case} weight gradient"), ours.2, theirs.2);
+            if let (Some(a), Some(b)) = (ours.3, theirs.3) {
+                close(&format!("{case} bias gradient"), a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn max_pool_matches_burns_layer_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        for (kernel, stride, padding) in [
+            ([2, 2], [2, 2], 0),
+            ([3, 3], [2, 2], 1),
+            ([3, 2], [1, 2], 0),
+        ] {
+            let pool = MaxPool2dConfig::new(kernel)
+                .with_strides(stride)
+                .with_padding(PaddingConfig2d::Explicit(
+                    padding, padding, padding, padding,
+                ))
+                .init();
+            let x = Tensor::<4>::random([2, 3, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+            let run = |ours: bool| {
+                let x = x.clone().detach().require_grad();
+                let y = if ours {
+                    max_pool2d(&pool, x.clone())
+                } else {
+                    pool.forward(x.clone())
+                };
+                let grads = (y.clone() * weights(y.dims(), &device)).sum().backward();
+                (y.inner(), x.grad(&grads).unwrap())
+            };
+            let (theirs, ours) = (run(false), run(true));
+            close(
+                &format!("{kernel:?} stride {stride:?} output"),
+                ours.0,
+                theirs.0,
+            );
+            close(
+                &format!("{kernel:?} stride {stride:?} input gradient"),
+                ours.1,
+                theirs.1,
+            );
+        }
+    }
+
+    /// Inference (flex without autodiff) takes the kernels too, with the same results.
+    #[test]
+    fn inference_path_matches_burns_layers() {
+        let device = Device::flex();
+        device.seed(5);
+        let conv = Conv2dConfig::new([3, 4], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        let pool = MaxPool2dConfig::new([2, 2]).init();
+        let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        close("conv", conv2d(&conv, x.clone()), conv.forward(x.clone()));
+        close("max-pool", max_pool2d(&pool, x.clone()), pool.forward(x));
+    }
+}

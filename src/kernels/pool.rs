@@ -1,0 +1,231 @@
+//! 2-D max-pooling on the host, NCHW, one (image, channel) plane at a time. Training keeps the
+//! position of each window's maximum so the backward pass is a scatter, not a second search.
+
+use rayon::prelude::*;
+
+/// Shapes of one max-pool: input `[batch, channels, height, width]`, symmetric padding (never
+/// chosen as a maximum), no dilation, output size rounded down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl PoolShape {
+    pub fn out(&self) -> [usize; 2] {
+        let size = |i: usize, len: usize| {
+            (len + 2 * self.padding[i] - self.kernel[i]) / self.stride[i] + 1
+        };
+        [size(0, self.height), size(1, self.width)]
+    }
+
+    fn planes(&self) -> usize {
+        self.batch * self.channels
+    }
+}
+
+/// Planes per parallel task: enough work per task to amortise rayon's scheduling.
+fn planes_per_task(plane_size: usize) -> usize {
+    (16 * 1024 / plane_size.max(1)).max(1)
+}
+
+/// The pooled planes and, when `with_argmax`, each output's maximum as an index into its input
+/// plane (the first one on ties, as PyTorch).
+pub fn forward(s: &PoolShape, x: &[f32], with_argmax: bool) -> (Vec<f32>, Vec<u32>) {
+    let [oh_len, ow_len] = s.out();
+    let (plane, out_plane) = (s.height * s.width, oh_len * ow_len);
+    let mut out = vec![0.0f32; s.planes() * out_plane];
+    let mut argmax = vec![
+        0u32;
+        if with_argmax {
+            s.planes() * out_plane
+        } else {
+            0
+        }
+    ];
+    let task = planes_per_task(plane);
+    let pool_plane = |x: &[f32], out: &mut [f32], mut argmax: Option<&mut [u32]>| {
+        for oh in 0..oh_len {
+            let h0 = (oh * s.stride[0]) as isize - s.padding[0] as isize;
+            let (h_lo, h_hi) = (
+                h0.max(0) as usize,
+                ((h0 + s.kernel[0] as isize) as usize).min(s.height),
+            );
+            for ow in 0..ow_len {
+                let w0 = (ow * s.stride[1]) as isize - s.padding[1] as isize;
+                let (w_lo, w_hi) = (
+                    w0.max(0) as usize,
+                    ((w0 + s.kernel[1] as isize) as usize).min(s.width),
+                );
+                let (mut best, mut at) = (f32::NEG_INFINITY, h_lo * s.width + w_lo);
+                for h in h_lo..h_hi {
+                    for (w, &v) in x[h * s.width + w_lo..h * s.width + w_hi].iter().enumerate() {
+                        // A NaN is taken and then kept (nothing compares greater), as in PyTorch.
+                        if v > best || v.is_nan() {
+                            best = v;
+                            at = h * s.width + w_lo + w;
+                        }
+                    }
+                }
+                out[oh * ow_len + ow] = best;
+                if let Some(a) = argmax.as_deref_mut() {
+                    a[oh * ow_len + ow] = at as u32;
+                }
+            }
+        }
+    };
+    let planes_in = x.par_chunks(plane * task);
+    if with_argmax {
+        planes_in
+            .zip(out.par_chunks_mut(out_plane * task))
+            .zip(argmax.par_chunks_mut(out_plane * task))
+            .for_each(|((x, out), argmax)| {
+                for ((x, out), argmax) in x
+                    .chunks(plane)
+                    .zip(out.chunks_mut(out_plane))
+                    .zip(argmax.chunks_mut(out_plane))
+                {
+                    pool_plane(x, out, Some(argmax));
+                }
+            });
+    } else {
+        planes_in
+            .zip(out.par_chunks_mut(out_plane * task))
+            .for_each(|(x, out)| {
+                for (x, out) in x.chunks(plane).zip(out.chunks_mut(out_plane)) {
+                    pool_plane(x, out, None);
+                }
+            });
+    }
+    (out, argmax)
+}
+
+/// The input's gradient: each output's gradient added onto its window's maximum.
+pub fn backward(s: &PoolShape, argmax: &[u32], dy: &[f32]) -> Vec<f32> {
+    let [oh_len, ow_len] = s.out();
+    let (plane, out_plane) = (s.height * s.width, oh_len * ow_len);
+    let mut dx = vec![0.0f32; s.planes() * plane];
+    let task = planes_per_task(plane);
+    dx.par_chunks_mut(plane * task)
+        .zip(
+            argmax
+                .par_chunks(out_plane * task)
+                .zip(dy.par_chunks(out_plane * task)),
+        )
+        .for_each(|(dx, (argmax, dy))| {
+            for (dx, (argmax, dy)) in dx
+                .chunks_mut(plane)
+                .zip(argmax.chunks(out_plane).zip(dy.chunks(out_plane)))
+            {
+                for (&i, &g) in argmax.iter().zip(dy) {
+                    dx[i as usize] += g;
+                }
+            }
+        });
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shapes() -> Vec<PoolShape> {
+        let s = |batch, channels, height, width, kernel, stride, padding| PoolShape {
+            batch,
+            channels,
+            height,
+            width,
+            kernel,
+            stride,
+            padding,
+        };
+        vec![
+            s(2, 3, 8, 8, [2, 2], [2, 2], [0, 0]),
+            s(1, 2, 7, 9, [2, 2], [2, 2], [0, 0]),
+            s(2, 2, 9, 7, [3, 3], [2, 2], [1, 1]),
+            s(1, 1, 5, 6, [3, 2], [1, 2], [1, 0]),
+        ]
+    }
+
+    fn values(n: usize) -> Vec<f32> {
+        // Distinct values 0.01 apart (7919 is prime), so every window has one maximum.
+        (0..n).map(|i| ((i * 7919) % n) as f32 * 0.01).collect()
+    }
+
+    #[test]
+    fn forward_takes_each_windows_maximum() {
+        for s in shapes() {
+            let x = values(s.planes() * s.height * s.width);
+            let (out, argmax) = forward(&s, &x, true);
+            let (plain, none) = forward(&s, &x, false);
+            assert_eq!(out, plain);
+            assert!(none.is_empty());
+            let [oh_len, ow_len] = s.out();
+            for p in 0..s.planes() {
+                for oh in 0..oh_len {
+                    for ow in 0..ow_len {
+                        let mut best = f32::NEG_INFINITY;
+                        for ki in 0..s.kernel[0] {
+                            for kj in 0..s.kernel[1] {
+                                let h = (oh * s.stride[0] + ki) as isize - s.padding[0] as isize;
+                                let w = (ow * s.stride[1] + kj) as isize - s.padding[1] as isize;
+                                if h >= 0
+                                    && w >= 0
+                                    && (h as usize) < s.height
+                                    && (w as usize) < s.width
+                                {
+                                    best = best
+                                        .max(x[(p * s.height + h as usize) * s.width + w as usize]);
+                                }
+                            }
+                        }
+                        let o = (p * oh_len + oh) * ow_len + ow;
+                        assert_eq!(out[o], best, "{s:?}");
+                        assert_eq!(
+                            x[p * s.height * s.width + argmax[o] as usize],
+                            best,
+                            "{s:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// With distinct inputs max-pooling is locally linear, so a finite difference in any
+    /// direction must equal the analytic gradient's dot product with that direction.
+    #[test]
+    fn backward_matches_finite_differences() {
+        for s in shapes() {
+            let x = values(s.planes() * s.height * s.width);
+            let (out, argmax) = forward(&s, &x, true);
+            let dy: Vec<f32> = (0..out.len()).map(|i| (i % 7) as f32 - 3.0).collect();
+            let dx = backward(&s, &argmax, &dy);
+            let v: Vec<f32> = (0..x.len()).map(|i| (i % 5) as f32 * 0.1 - 0.2).collect();
+            let loss = |e: f32| -> f64 {
+                let shifted: Vec<f32> = x.iter().zip(&v).map(|(x, v)| x + e * v).collect();
+                forward(&s, &shifted, false)
+                    .0
+                    .iter()
+                    .zip(&dy)
+                    .map(|(y, g)| (*y as f64) * (*g as f64))
+                    .sum()
+            };
+            let numeric = (loss(0.01) - loss(-0.01)) / 0.02;
+            let analytic: f64 = dx
+                .iter()
+                .zip(&v)
+                .map(|(a, b)| (*a as f64) * (*b as f64))
+                .sum();
+            assert!(
+                (numeric - analytic).abs() < 1e-2 * (1.0 + analytic.abs()),
+                "{s:?}: {numeric} vs {analytic}"
+            );
+        }
+    }
+}
