@@ -53,6 +53,7 @@ fn main() {
         arg("--infer-batch", 500),
         arg("--infer-steps", 20),
     );
+    pretune::keep_freed_memory(); // as the CLI does
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()

@@ -64,6 +64,7 @@ fn main() {
     let threads: usize = arg("--threads", "2").parse().unwrap();
     let steps: usize = arg("--steps", "5").parse().unwrap();
     let model_dir = arg("--model", "models/all-MiniLM-L6-v2");
+    pretune::keep_freed_memory(); // as the CLI does
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()

@@ -1,6 +1,7 @@
 //! Our own CPU kernels for the layers where Burn's flex backend loses most time to PyTorch:
-//! convolution (NCHW im2col + gemm per image, bias folded into the gemm) and max-pooling
-//! (argmax kept for a scatter backward). They are registered through Burn's backend extension
+//! convolution (NCHW im2col + gemm per image, bias folded into the gemm), max-pooling (argmax
+//! kept for a scatter backward), dropout (a hashed mask, regenerated for the backward), GELU
+//! (vectorised erf and exp) and softmax (one pass per row instead of five tensors). They are registered through Burn's backend extension
 //! (`#[backend_extension]`) for flex, with hand-written backward steps for flex under autodiff;
 //! on any other backend, and for configurations they do not cover (groups, dilation,
 //! asymmetric padding, ceil mode, other dtypes), the layers run Burn's own implementation.
@@ -8,7 +9,10 @@
 //! `PRETUNE_BURN_KERNELS=1` in the environment turns them off, for comparisons.
 
 mod conv;
+mod dropout;
+mod gelu;
 mod pool;
+mod softmax;
 
 use std::sync::{Arc, LazyLock};
 
@@ -19,11 +23,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
+use burn::nn::{Dropout, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::DType;
+use burn::tensor::{DType, Distribution};
 
 pub use conv::ConvShape;
 pub use pool::PoolShape;
@@ -46,6 +50,16 @@ pub trait CpuKernels: Backend {
         stride: [usize; 2],
         padding: [usize; 2],
     ) -> FloatTensor<Self>;
+
+    /// Zero each element with probability `prob` (which ones: a function of `seed`), scale the
+    /// rest by `1 / (1 - prob)`.
+    fn dropout_hashed(x: FloatTensor<Self>, prob: f64, seed: u64) -> FloatTensor<Self>;
+
+    /// `x · Φ(x)`, Φ the standard normal's distribution function (GELU's exact form).
+    fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Softmax over the last dimension.
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// `conv.forward(x)`, through our kernel where it applies.
@@ -90,8 +104,53 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// `dropout.forward(x)`, through our kernel where it applies. As Burn's, it only acts during
+/// training (on an autodiff device, in a layer not switched to evaluation) and with `prob > 0`.
+/// The mask's seed is drawn from the device's generator, so a seeded step drops the same
+/// elements every time.
+pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !dropout.training.is_enabled() || !device.is_autodiff() || dropout.prob == 0.0 {
+        return x;
+    }
+    if !applies(&x) {
+        return dropout.forward(x);
+    }
+    // 64 bits from two uniform draws (each f32 in [0, 1) carries 23-24 random bits; the two
+    // are mixed, not concatenated, so no bits are wasted on the exponent).
+    let draws: Vec<f32> =
+        Tensor::<1>::random([2], Distribution::Default, &device.without_autodiff())
+            .into_data()
+            .iter::<f32>()
+            .collect();
+    let seed = ((draws[0].to_bits() as u64) << 32 | draws[1].to_bits() as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::dropout_hashed(
+        x.into_dispatch(),
+        dropout.prob,
+        seed,
+    ))
+}
+
+/// `burn::tensor::activation::gelu(x)`, through our kernel where it applies.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    match applies(&x) {
+        true => Tensor::from_dispatch(<Dispatch as CpuKernels>::gelu_erf(x.into_dispatch())),
+        false => burn::tensor::activation::gelu(x),
+    }
+}
+
+/// `burn::tensor::activation::softmax(x, dim)`, through our kernel where it applies (the last
+/// dimension).
+pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    match dim + 1 == D && applies(&x) {
+        true => Tensor::from_dispatch(<Dispatch as CpuKernels>::softmax_last(x.into_dispatch())),
+        false => burn::tensor::activation::softmax(x, dim),
+    }
+}
+
 /// Our kernels run on flex (with or without autodiff), for f32, unless switched off.
-fn applies(x: &Tensor<4>) -> bool {
+fn applies<const D: usize>(x: &Tensor<D>) -> bool {
     static OFF: LazyLock<bool> =
         LazyLock::new(|| std::env::var_os("PRETUNE_BURN_KERNELS").is_some_and(|v| v != "0"));
     !*OFF && x.dtype() == DType::F32 && x.device().without_autodiff() == Device::flex()
@@ -196,6 +255,28 @@ impl CpuKernels for Flex {
         let [oh, ow] = s.out();
         tensor(out, [s.batch, s.channels, oh, ow])
     }
+
+    fn dropout_hashed(x: FlexTensor, prob: f64, seed: u64) -> FlexTensor {
+        let x = contiguous(x);
+        let shape = x.shape();
+        FlexTensor::from_data(TensorData::new(
+            dropout::apply(values(&x), prob, seed),
+            shape,
+        ))
+    }
+
+    fn gelu_erf(x: FlexTensor) -> FlexTensor {
+        let x = contiguous(x);
+        let shape = x.shape();
+        FlexTensor::from_data(TensorData::new(gelu::forward(values(&x)), shape))
+    }
+
+    fn softmax_last(x: FlexTensor) -> FlexTensor {
+        let x = contiguous(x);
+        let shape = x.shape();
+        let row = shape[shape.num_dims() - 1];
+        FlexTensor::from_data(TensorData::new(softmax::forward(values(&x), row), shape))
+    }
 }
 
 /// Backward step of [`CpuKernels::conv2d_nchw`]: the forward's input and weight are its state.
@@ -249,7 +330,109 @@ impl Backward<Flex, 1> for PoolBackward {
     }
 }
 
+/// Backward step of [`CpuKernels::dropout_hashed`]: the same mask applied to the gradient,
+/// regenerated from the seed.
+#[derive(Debug)]
+struct DropoutBackward;
+
+impl Backward<Flex, 1> for DropoutBackward {
+    type State = (f64, u64);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (prob, seed) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, Flex::dropout_hashed(dy, prob, seed));
+        }
+    }
+}
+
+/// Backward step of [`CpuKernels::gelu_erf`]: the forward's input is its state.
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let x = ops.state;
+        if let Some(node) = node_x {
+            let dx = gelu::backward(values(&x), values(&dy));
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(dx, x.shape())),
+            );
+        }
+    }
+}
+
+/// Backward step of [`CpuKernels::softmax_last`]: the forward's output is its state.
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl Backward<Flex, 1> for SoftmaxBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let y = ops.state;
+        if let Some(node) = node_x {
+            let shape = y.shape();
+            let dx = softmax::backward(values(&y), values(&dy), shape[shape.num_dims() - 1]);
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SoftmaxBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = Flex::softmax_last(x.into_primitive());
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::softmax_last(x.into_primitive())),
+        }
+    }
+
+    fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.into_primitive());
+                prep.finish(x.clone(), Flex::gelu_erf(x))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::gelu_erf(x.into_primitive())),
+        }
+    }
+
+    fn dropout_hashed(x: FloatTensor<Self>, prob: f64, seed: u64) -> FloatTensor<Self> {
+        match DropoutBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                (prob, seed),
+                Flex::dropout_hashed(x.into_primitive(), prob, seed),
+            ),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::dropout_hashed(x.into_primitive(), prob, seed))
+            }
+        }
+    }
+
     fn conv2d_nchw(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -455,6 +638,79 @@ mod tests {
                 theirs.1,
             );
         }
+    }
+
+    /// The gradient goes through exactly the kept elements, scaled as they were; evaluation is
+    /// the identity, as Burn's layer. (That a seeded step drops the same elements again is
+    /// checked end to end by the resume tests: the device generator is shared by this binary's
+    /// threads.)
+    #[test]
+    fn dropout_backward_uses_the_forward_mask() {
+        let device = Device::flex().autodiff();
+        let layer = burn::nn::DropoutConfig::new(0.25).init();
+        let x = Tensor::<3>::random([4, 16, 32], Distribution::Uniform(1.0, 2.0), &device);
+        let tracked = x.clone().detach().require_grad();
+        let y = dropout(&layer, tracked.clone());
+        let grads = y.clone().sum().backward();
+        let y: Vec<f32> = y.into_data().iter::<f32>().collect();
+        let g: Vec<f32> = tracked
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let xs: Vec<f32> = x.to_data().iter::<f32>().collect();
+        let dropped = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
+        assert!((dropped - 0.25).abs() < 0.03, "dropped {dropped}");
+        for ((y, g), x) in y.iter().zip(&g).zip(&xs) {
+            let expected = if *y == 0.0 { 0.0 } else { 1.0 / 0.75 };
+            assert!(
+                (g - expected).abs() < 1e-6 && (y - g * x).abs() < 1e-5,
+                "y {y} g {g} x {x}"
+            );
+        }
+        let plain = Tensor::<3>::from_data(x.to_data(), &Device::flex());
+        assert_eq!(
+            dropout(&layer, plain.clone()).into_data(),
+            plain.into_data()
+        );
+    }
+
+    #[test]
+    fn gelu_matches_burns_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([2, 3, 40, 50], Distribution::Normal(0.0, 3.0), &device);
+        let run = |ours: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = if ours {
+                gelu(x.clone())
+            } else {
+                burn::tensor::activation::gelu(x.clone())
+            };
+            let grads = (y.clone() * weights(y.dims(), &device)).sum().backward();
+            (y.inner(), x.grad(&grads).unwrap())
+        };
+        let (theirs, ours) = (run(false), run(true));
+        close("gelu output", ours.0, theirs.0);
+        close("gelu input gradient", ours.1, theirs.1);
+    }
+
+    #[test]
+    fn softmax_matches_burns_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random([2, 3, 7, 50], Distribution::Normal(0.0, 4.0), &device);
+        let run = |ours: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = match ours {
+                true => softmax(x.clone(), 3),
+                false => burn::tensor::activation::softmax(x.clone(), 3),
+            };
+            let grads = (y.clone() * weights(y.dims(), &device)).sum().backward();
+            (y.inner(), x.grad(&grads).unwrap())
+        };
+        let (theirs, ours) = (run(false), run(true));
+        close("softmax output", ours.0, theirs.0);
+        close("softmax input gradient", ours.1, theirs.1);
     }
 
     /// Inference (flex without autodiff) takes the kernels too, with the same results.

@@ -9,8 +9,9 @@ use burn::nn::{
     Linear, LinearConfig,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
 use serde::{Deserialize, Serialize};
+
+use crate::kernels;
 
 /// The sizes of a BERT model: Hugging Face's `config.json` fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,7 +165,7 @@ fn add_norm(d_in: usize, c: &BertConfig, device: &Device) -> AddNorm {
 
 impl AddNorm {
     fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let x = self.dropout.forward(self.dense.forward(x));
+        let x = kernels::dropout(&self.dropout, self.dense.forward(x));
         self.LayerNorm.forward(x + residual)
     }
 }
@@ -228,7 +229,7 @@ impl Bert {
         let x = e.word_embeddings.forward(ids)
             + e.position_embeddings.forward(positions)
             + e.token_type_embeddings.forward(types);
-        let mut x = e.dropout.forward(e.LayerNorm.forward(x));
+        let mut x = kernels::dropout(&e.dropout, e.LayerNorm.forward(x));
         // Padding gets a large negative score: its attention weight is exactly 0 after softmax.
         let bias = (mask.ones_like() - mask)
             .mul_scalar(-1e9)
@@ -278,7 +279,7 @@ impl Layer {
     fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
         let attended = self.attention.self_attn.forward(x.clone(), bias);
         let x = self.attention.output.forward(attended, x);
-        let h = gelu(self.intermediate.dense.forward(x.clone()));
+        let h = kernels::gelu(self.intermediate.dense.forward(x.clone()));
         self.output.forward(h, x)
     }
 }
@@ -292,7 +293,7 @@ impl SelfAttention {
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
         let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + bias;
-        let probs = self.dropout.forward(softmax(scores, 3));
+        let probs = kernels::dropout(&self.dropout, kernels::softmax(scores, 3));
         probs.matmul(v).swap_dims(1, 2).reshape([b, t, h])
     }
 }

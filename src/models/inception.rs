@@ -400,6 +400,6 @@ impl Inception3 {
         let x = self
             .Mixed_7c
             .forward(self.Mixed_7b.forward(self.Mixed_7a.forward(x)));
-        self.dropout.forward(self.avgpool.forward(x).flatten(1, 3))
+        kernels::dropout(&self.dropout, self.avgpool.forward(x).flatten(1, 3))
     }
 }

@@ -93,7 +93,7 @@ impl Dense {
         match self {
             Dense::Linear(m) => m.forward(x),
             Dense::Relu(m) => m.forward(x),
-            Dense::Dropout(m) => m.forward(x),
+            Dense::Dropout(m) => kernels::dropout(m, x),
         }
     }
 }
