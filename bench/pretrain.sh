@@ -52,5 +52,5 @@ print("|---|---:|---:|---:|")
 for fw, (w, m, n) in med.items():
     print(f"| {fw} | {n} | {w:.1f} s | {m / 1024:.0f} MiB |")
 (pw, pm, _), (tw, tm, _) = med["pretune"], med["pytorch"]
-print(f"| pytorch / pretune | | {tw / pw:.2f}x faster | {tm / pm:.1f}x less memory |")
+print(f"| pretune vs PyTorch | | {tw / pw:.2f}x faster | {tm / pm:.1f}x less memory |")
 PY

@@ -5,7 +5,9 @@
 #   bench/run.sh --table FILE     # only print the table for an existing .jsonl
 #
 # Env: MODEL (cnn | resnet18: small-input, 3x32x32), THREADS (2), BATCH (64), STEPS (100), ROUNDS (3),
+#      WARMUP (10 untimed steps), INFER_BATCH (500), INFER_STEPS (20),
 #      PYTHON (/opt/torch-venv/bin/python, needs torch; see bench/torch_cnn.py).
+# ResNet-18 takes seconds a step here: MODEL=resnet18 STEPS=6 WARMUP=2 INFER_BATCH=256 INFER_STEPS=4
 # Raw JSON lines go to bench/results/latest.jsonl.
 # Run on a quiet machine: with 2 cores, a concurrent build makes 2-thread numbers
 # swing by 10x (OpenMP/rayon threads fighting for cores).
@@ -14,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODEL=${MODEL:-cnn} THREADS=${THREADS:-2} BATCH=${BATCH:-64} STEPS=${STEPS:-100} ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-10} INFER_BATCH=${INFER_BATCH:-500} INFER_STEPS=${INFER_STEPS:-20}
 PYTHON=${PYTHON:-/opt/torch-venv/bin/python}
 OUT=bench/results/latest.jsonl
 
@@ -47,7 +50,8 @@ cargo bench --bench cnn --no-run
 
 mkdir -p bench/results
 : > "$OUT"
-ARGS=(--model "$MODEL" --threads "$THREADS" --batch "$BATCH" --steps "$STEPS")
+ARGS=(--model "$MODEL" --threads "$THREADS" --batch "$BATCH" --steps "$STEPS" --warmup "$WARMUP"
+      --infer-batch "$INFER_BATCH" --infer-steps "$INFER_STEPS")
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r/$ROUNDS: pretune ..." >&2
   cargo bench -q --bench cnn -- "${ARGS[@]}" | grep '^{' | tail -n1 | tee -a "$OUT" >&2

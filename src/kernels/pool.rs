@@ -50,6 +50,9 @@ pub fn forward(s: &PoolShape, x: &[f32], with_argmax: bool) -> (Vec<f32>, Vec<u3
     ];
     let task = planes_per_task(plane);
     let pool_plane = |x: &[f32], out: &mut [f32], mut argmax: Option<&mut [u32]>| {
+        if s.kernel == [2, 2] && s.stride == [2, 2] && s.padding == [0, 0] {
+            return pool_2x2(s.width, x, out, argmax, ow_len);
+        }
         for oh in 0..oh_len {
             let h0 = (oh * s.stride[0]) as isize - s.padding[0] as isize;
             let (h_lo, h_hi) = (
@@ -108,6 +111,45 @@ pub fn forward(s: &PoolShape, x: &[f32], with_argmax: bool) -> (Vec<f32>, Vec<u3
             });
     }
     (out, argmax)
+}
+
+/// The maximum of a 2×2 window read as `[a, b]` over `[c, d]`, and its position 0-3: the first
+/// maximum in that order wins ties, and any NaN makes the result NaN (as the general loop).
+#[inline(always)]
+fn window([a, b]: [f32; 2], [c, d]: [f32; 2]) -> (f32, usize) {
+    let (m1, i1) = if b > a { (b, 1) } else { (a, 0) };
+    let (m2, i2) = if d > c { (d, 3) } else { (c, 2) };
+    let (m, i) = if m2 > m1 { (m2, i2) } else { (m1, i1) };
+    let nan = a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan();
+    (if nan { f32::NAN } else { m }, i)
+}
+
+/// The common 2×2, stride-2, unpadded case of one plane, written so the compiler vectorises
+/// it: same results as the general loop, several times faster.
+fn pool_2x2(
+    width: usize,
+    x: &[f32],
+    out: &mut [f32],
+    mut argmax: Option<&mut [u32]>,
+    ow_len: usize,
+) {
+    for (oh, out) in out.chunks_exact_mut(ow_len).enumerate() {
+        let top = x[2 * oh * width..][..2 * ow_len].chunks_exact(2);
+        let bottom = x[(2 * oh + 1) * width..][..2 * ow_len].chunks_exact(2);
+        let pairs = top
+            .zip(bottom)
+            .map(|(t, b)| window([t[0], t[1]], [b[0], b[1]]));
+        match argmax.as_deref_mut() {
+            None => out.iter_mut().zip(pairs).for_each(|(o, (m, _))| *o = m),
+            Some(argmax) => {
+                let argmax = &mut argmax[oh * ow_len..][..ow_len];
+                for (ow, ((o, a), (m, i))) in out.iter_mut().zip(argmax).zip(pairs).enumerate() {
+                    *o = m;
+                    *a = ((2 * oh + i / 2) * width + 2 * ow + i % 2) as u32;
+                }
+            }
+        }
+    }
 }
 
 /// The input's gradient: each output's gradient added onto its window's maximum.
@@ -217,6 +259,14 @@ mod tests {
         let (out, _) = forward(&s, &x, true);
         assert!(out[0].is_nan());
         assert_eq!(out[1], 8.0);
+        // The general loop (a 2×3 window here) does the same.
+        let s = PoolShape {
+            kernel: [2, 3],
+            stride: [1, 1],
+            ..s
+        };
+        let (out, _) = forward(&s, &x, true);
+        assert!(out[0].is_nan() && out[1].is_nan());
     }
 
     /// With distinct inputs max-pooling is locally linear, so a finite difference in any
