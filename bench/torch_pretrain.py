@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_cnn import seed_cnn  # the same model as the step benchmark (bench/ is on sys.path)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -26,16 +27,6 @@ def read_idx(path: Path) -> np.ndarray:
     dims = data[3]
     shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape).copy()
-
-
-def seed_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
-        nn.Linear(128, 10),
-    )
 
 
 def main() -> None:

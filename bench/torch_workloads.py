@@ -9,13 +9,13 @@
 Prints one JSON line: {"framework", "workload", "per_second", "unit"}.
 """
 import argparse
-import gzip
 import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from torch_pretrain import read_idx  # bench/ is on sys.path
 
 
 def seconds(warmup: int, steps: int, f) -> float:
@@ -25,13 +25,6 @@ def seconds(warmup: int, steps: int, f) -> float:
     for _ in range(steps):
         f()
     return (time.perf_counter() - started) / steps
-
-
-def read_idx(path: Path) -> np.ndarray:
-    data = gzip.open(path).read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape).copy()
 
 
 def main() -> None:

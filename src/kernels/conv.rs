@@ -202,6 +202,16 @@ fn matmul(
     }
 }
 
+/// The column matrix of image `b`: the image itself under a 1×1 kernel, else filled into `buf`.
+fn columns<'a>(s: &ConvShape, x: &'a [f32], b: usize, buf: &'a mut [f32]) -> &'a [f32] {
+    let image = &x[b * s.image()..][..s.image()];
+    if s.pointwise() {
+        return image;
+    }
+    im2col(s, image, buf);
+    buf
+}
+
 /// Run `f(image index, image's output chunk, scratch)` for every image: images in parallel
 /// when there are enough of them to keep the threads busy, otherwise one at a time with a
 /// parallel gemm inside (`f`'s last argument says which).
@@ -235,13 +245,7 @@ pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f3
             for (row, &v) in out.chunks_exact_mut(positions).zip(bias) {
                 row.fill(v);
             }
-            let image = &x[b * s.image()..][..s.image()];
-            let col: &[f32] = if s.pointwise() {
-                image
-            } else {
-                im2col(s, image, col);
-                col
-            };
+            let col = columns(s, x, b, col);
             matmul(
                 [s.out_channels, positions, patch],
                 out,
@@ -278,14 +282,8 @@ pub fn backward(
     let image =
         |b: usize, dx: Option<&mut [f32]>, dw: &mut [f32], scratch: &mut [f32], parallel: bool| {
             let (col, dcol) = scratch.split_at_mut(scratch.len() / 2);
-            let x_b = &x[b * s.image()..][..s.image()];
             let dy_b = &dy[b * out_image..][..out_image];
-            let col: &[f32] = if s.pointwise() {
-                x_b
-            } else {
-                im2col(s, x_b, col);
-                col
-            };
+            let col = columns(s, x, b, col);
             // dW[o, p] += dy[o, n] · col[p, n]
             matmul(
                 [s.out_channels, patch, positions],

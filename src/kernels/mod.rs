@@ -348,73 +348,70 @@ impl Backward<Flex, 1> for DropoutBackward {
     }
 }
 
-/// Backward step of [`CpuKernels::gelu_erf`]: the forward's input is its state.
+/// Backward step of a one-input kernel whose input gradient is a function of one tensor kept
+/// from the forward pass (GELU's input, softmax's output) and of the output's gradient.
 #[derive(Debug)]
-struct GeluBackward;
+struct KeptBackward;
 
-impl Backward<Flex, 1> for GeluBackward {
-    type State = FlexTensor;
+/// The input's gradient from the kept tensor and the output's gradient (both contiguous).
+type GradFn = fn(&FlexTensor, &FlexTensor) -> FlexTensor;
+
+impl Backward<Flex, 1> for KeptBackward {
+    type State = (FlexTensor, GradFn);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let x = ops.state;
+        let (kept, grad) = ops.state;
         if let Some(node) = node_x {
-            let dx = gelu::backward(values(&x), values(&dy));
-            grads.register::<Flex>(
-                node.id,
-                FlexTensor::from_data(TensorData::new(dx, x.shape())),
-            );
+            grads.register::<Flex>(node.id, grad(&kept, &dy));
         }
     }
 }
 
-/// Backward step of [`CpuKernels::softmax_last`]: the forward's output is its state.
-#[derive(Debug)]
-struct SoftmaxBackward;
-
-impl Backward<Flex, 1> for SoftmaxBackward {
-    type State = FlexTensor;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x] = ops.parents;
-        let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let y = ops.state;
-        if let Some(node) = node_x {
-            let shape = y.shape();
-            let dx = softmax::backward(values(&y), values(&dy), shape[shape.num_dims() - 1]);
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
+/// `forward(x)` under autodiff, keeping its input (or, with `keep_output`, its output) for
+/// `grad`.
+fn with_kept<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    forward: fn(FlexTensor) -> FlexTensor,
+    keep_output: bool,
+    grad: GradFn,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match KeptBackward
+        .prepare::<C>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let x = contiguous(x.into_primitive());
+            let y = forward(x.clone());
+            let kept = if keep_output { y.clone() } else { x };
+            prep.finish((kept, grad), y)
         }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
     }
+}
+
+fn gelu_grad(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(
+        gelu::backward(values(x), values(dy)),
+        x.shape(),
+    ))
+}
+
+fn softmax_grad(y: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
+    let shape = y.shape();
+    let dx = softmax::backward(values(y), values(dy), shape[shape.num_dims() - 1]);
+    FlexTensor::from_data(TensorData::new(dx, shape))
 }
 
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
     fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SoftmaxBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = Flex::softmax_last(x.into_primitive());
-                prep.finish(y.clone(), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::softmax_last(x.into_primitive())),
-        }
+        with_kept::<C>(x, Flex::softmax_last, true, softmax_grad)
     }
 
     fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GeluBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = contiguous(x.into_primitive());
-                prep.finish(x.clone(), Flex::gelu_erf(x))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::gelu_erf(x.into_primitive())),
-        }
+        with_kept::<C>(x, Flex::gelu_erf, false, gelu_grad)
     }
 
     fn dropout_hashed(x: FloatTensor<Self>, prob: f64, seed: u64) -> FloatTensor<Self> {
