@@ -1,10 +1,13 @@
 //! Our own CPU kernels for the layers where Burn's flex backend loses most time to PyTorch:
 //! convolution (NCHW im2col + gemm per image, bias folded into the gemm), max-pooling (argmax
 //! kept for a scatter backward), dropout (a hashed mask, regenerated for the backward), GELU
-//! (vectorised erf and exp) and softmax (one pass per row instead of five tensors). They are registered through Burn's backend extension
-//! (`#[backend_extension]`) for flex, with hand-written backward steps for flex under autodiff;
-//! on any other backend, and for configurations they do not cover (groups, dilation,
-//! asymmetric padding, ceil mode, other dtypes), the layers run Burn's own implementation.
+//! (vectorised erf and exp) and softmax (one pass per row instead of five tensors).
+//!
+//! They are registered through Burn's backend extension (`#[backend_extension]`) for flex, with
+//! hand-written backward steps for flex under autodiff. Models call the functions below instead
+//! of the layers' `forward`; on any other backend, and for configurations the kernels do not
+//! cover (groups, dilation, asymmetric or `Same` padding, ceil mode, other dtypes, softmax over
+//! another dimension), those run Burn's own implementation.
 //!
 //! `PRETUNE_BURN_KERNELS=1` in the environment turns them off, for comparisons.
 
@@ -29,8 +32,8 @@ use burn::nn::{Dropout, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 
-pub use conv::ConvShape;
-pub use pool::PoolShape;
+use conv::ConvShape;
+use pool::PoolShape;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: Backend {
@@ -116,8 +119,8 @@ pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if !applies(&x) {
         return dropout.forward(x);
     }
-    // 64 bits from two uniform draws (each f32 in [0, 1) carries 23-24 random bits; the two
-    // are mixed, not concatenated, so no bits are wasted on the exponent).
+    // The seed: the bit patterns of two uniform draws from the device's generator (about 46
+    // random bits; `dropout::apply` mixes it before use).
     let draws: Vec<f32> =
         Tensor::<1>::random([2], Distribution::Default, &device.without_autodiff())
             .into_data()
