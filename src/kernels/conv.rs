@@ -259,23 +259,29 @@ pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f3
     out
 }
 
-/// Gradients of [`forward`] given the output's gradient `dy`: (input if `want_input`, weight,
-/// bias).
+/// The bias's gradient given the output's gradient `dy`: its sum per output channel.
+pub fn bias_gradient(s: &ConvShape, dy: &[f32]) -> Vec<f32> {
+    let positions = s.positions();
+    let mut bias = vec![0.0f32; s.out_channels];
+    for image in dy.chunks_exact(s.out_channels * positions) {
+        for (g, row) in bias.iter_mut().zip(image.chunks_exact(positions)) {
+            *g += row.iter().sum::<f32>();
+        }
+    }
+    bias
+}
+
+/// Gradients of [`forward`]'s input (if `want_input`) and weight given the output's gradient
+/// `dy`.
 pub fn backward(
     s: &ConvShape,
     x: &[f32],
     weight: &[f32],
     dy: &[f32],
     want_input: bool,
-) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+) -> (Option<Vec<f32>>, Vec<f32>) {
     let (patch, positions) = (s.patch(), s.positions());
     let out_image = s.out_channels * positions;
-    let mut bias = vec![0.0f32; s.out_channels];
-    for image in dy.chunks_exact(out_image) {
-        for (g, row) in bias.iter_mut().zip(image.chunks_exact(positions)) {
-            *g += row.iter().sum::<f32>();
-        }
-    }
 
     // One image: its weight gradient into `dw`, and its input gradient into `dx` when asked.
     // `scratch` holds the image's column matrix, then its gradient.
@@ -350,7 +356,7 @@ pub fn backward(
     for p in partial {
         dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
     }
-    (dx, dw, bias)
+    (dx, dw)
 }
 
 #[cfg(test)]
@@ -462,7 +468,8 @@ mod tests {
             let w = values(s.out_channels * s.patch(), 2);
             let b = values(s.out_channels, 3);
             let dy = values(s.batch * s.out_channels * s.positions(), 4);
-            let (dx, dw, db) = backward(&s, &x, &w, &dy, true);
+            let (dx, dw) = backward(&s, &x, &w, &dy, true);
+            let db = bias_gradient(&s, &dy);
             let dx = dx.unwrap();
             let check = |name: &str, analytic: f64, plus: f64, minus: f64| {
                 let numeric = (plus - minus) / (2.0 * eps as f64);
@@ -493,7 +500,7 @@ mod tests {
                 loss(&s, &x, &w, &shift(&b, &v, -eps), &dy),
             );
             // Without the input gradient, the weight gradient is the same.
-            let (none, dw2, _) = backward(&s, &x, &w, &dy, false);
+            let (none, dw2) = backward(&s, &x, &w, &dy, false);
             assert!(none.is_none());
             assert_eq!(dw, dw2, "{s:?}");
         }

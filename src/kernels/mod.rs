@@ -189,7 +189,7 @@ fn values(t: &FlexTensor) -> &[f32] {
         .expect("kernel inputs are made contiguous f32 first")
 }
 
-fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -261,24 +261,21 @@ impl CpuKernels for Flex {
 
     fn dropout_hashed(x: FlexTensor, prob: f64, seed: u64) -> FlexTensor {
         let x = contiguous(x);
-        let shape = x.shape();
-        FlexTensor::from_data(TensorData::new(
-            dropout::apply(values(&x), prob, seed),
-            shape,
-        ))
+        tensor(dropout::apply(values(&x), prob, seed), x.shape())
     }
 
     fn gelu_erf(x: FlexTensor) -> FlexTensor {
         let x = contiguous(x);
-        let shape = x.shape();
-        FlexTensor::from_data(TensorData::new(gelu::forward(values(&x)), shape))
+        tensor(gelu::forward(values(&x)), x.shape())
     }
 
     fn softmax_last(x: FlexTensor) -> FlexTensor {
         let x = contiguous(x);
         let shape = x.shape();
-        let row = shape[shape.num_dims() - 1];
-        FlexTensor::from_data(TensorData::new(softmax::forward(values(&x), row), shape))
+        tensor(
+            softmax::forward(values(&x), shape[shape.num_dims() - 1]),
+            shape,
+        )
     }
 }
 
@@ -293,7 +290,7 @@ impl Backward<Flex, 3> for ConvBackward {
         let [node_x, node_weight, node_bias] = ops.parents;
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
         let (x, weight, s) = ops.state;
-        let (dx, dw, db) = conv::backward(
+        let (dx, dw) = conv::backward(
             &s,
             values(&x),
             values(&weight),
@@ -306,7 +303,9 @@ impl Backward<Flex, 3> for ConvBackward {
         if let Some(node) = node_weight {
             grads.register::<Flex>(node.id, tensor(dw, dims4(&weight)));
         }
+        // Bias-free convolutions pass an untracked zero bias: no gradient to sum.
         if let Some(node) = node_bias {
+            let db = conv::bias_gradient(&s, values(&dy));
             grads.register::<Flex>(node.id, tensor(db, [s.out_channels]));
         }
     }
@@ -396,16 +395,15 @@ fn with_kept<C: CheckpointStrategy>(
 }
 
 fn gelu_grad(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(
-        gelu::backward(values(x), values(dy)),
-        x.shape(),
-    ))
+    tensor(gelu::backward(values(x), values(dy)), x.shape())
 }
 
 fn softmax_grad(y: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
     let shape = y.shape();
-    let dx = softmax::backward(values(y), values(dy), shape[shape.num_dims() - 1]);
-    FlexTensor::from_data(TensorData::new(dx, shape))
+    tensor(
+        softmax::backward(values(y), values(dy), shape[shape.num_dims() - 1]),
+        shape,
+    )
 }
 
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
@@ -676,41 +674,43 @@ mod tests {
         );
     }
 
+    /// Output and input gradient of `ours` equal `theirs` (Burn's function) on `x`.
+    fn same_as_burns(
+        name: &str,
+        x: Tensor<4>,
+        ours: fn(Tensor<4>) -> Tensor<4>,
+        theirs: fn(Tensor<4>) -> Tensor<4>,
+    ) {
+        let run = |f: fn(Tensor<4>) -> Tensor<4>| {
+            let x = x.clone().detach().require_grad();
+            let y = f(x.clone());
+            let grads = (y.clone() * weights(y.dims(), &x.device()))
+                .sum()
+                .backward();
+            (y.inner(), x.grad(&grads).unwrap())
+        };
+        let (theirs, ours) = (run(theirs), run(ours));
+        close(&format!("{name} output"), ours.0, theirs.0);
+        close(&format!("{name} input gradient"), ours.1, theirs.1);
+    }
+
     #[test]
     fn gelu_matches_burns_forward_and_backward() {
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::random([2, 3, 40, 50], Distribution::Normal(0.0, 3.0), &device);
-        let run = |ours: bool| {
-            let x = x.clone().detach().require_grad();
-            let y = if ours {
-                gelu(x.clone())
-            } else {
-                burn::tensor::activation::gelu(x.clone())
-            };
-            let grads = (y.clone() * weights(y.dims(), &device)).sum().backward();
-            (y.inner(), x.grad(&grads).unwrap())
-        };
-        let (theirs, ours) = (run(false), run(true));
-        close("gelu output", ours.0, theirs.0);
-        close("gelu input gradient", ours.1, theirs.1);
+        same_as_burns("gelu", x, gelu, burn::tensor::activation::gelu);
     }
 
     #[test]
     fn softmax_matches_burns_forward_and_backward() {
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::random([2, 3, 7, 50], Distribution::Normal(0.0, 4.0), &device);
-        let run = |ours: bool| {
-            let x = x.clone().detach().require_grad();
-            let y = match ours {
-                true => softmax(x.clone(), 3),
-                false => burn::tensor::activation::softmax(x.clone(), 3),
-            };
-            let grads = (y.clone() * weights(y.dims(), &device)).sum().backward();
-            (y.inner(), x.grad(&grads).unwrap())
-        };
-        let (theirs, ours) = (run(false), run(true));
-        close("softmax output", ours.0, theirs.0);
-        close("softmax input gradient", ours.1, theirs.1);
+        same_as_burns(
+            "softmax",
+            x,
+            |x| softmax(x, 3),
+            |x| burn::tensor::activation::softmax(x, 3),
+        );
     }
 
     /// Inference (flex without autodiff) takes the kernels too, with the same results.
