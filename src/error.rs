@@ -28,3 +28,13 @@ pub fn is_input_error(err: &anyhow::Error) -> bool {
                 .is_some_and(|io| !matches!(io.kind(), StorageFull | FileTooLarge | QuotaExceeded))
     })
 }
+
+/// `items` for a message: the first `shown` of them, then how many more there are. A file
+/// that lacks a hundred thousand tensors gets a readable line, not a 75 MB one.
+pub fn listed<T: std::fmt::Display>(items: &[T], shown: usize) -> String {
+    let mut out: Vec<String> = items.iter().take(shown).map(T::to_string).collect();
+    if items.len() > shown {
+        out.push(format!("… ({} more)", items.len() - shown));
+    }
+    out.join(", ")
+}

@@ -1,25 +1,29 @@
-//! Running a trained model over examples: logits, probabilities, predictions.
+//! Running a trained model over examples: logits, probabilities, features, embeddings.
+//! Nothing here keeps activations for a backward pass (`model.valid()`).
 
+use anyhow::Result;
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::data::batch::Examples;
+use crate::data::{Examples, TextTokenizer};
 use crate::models::Classifier;
+use crate::models::bert::{self, Bert};
 
 /// Class probabilities of every example: `examples.len()` rows of `num_classes` values.
-pub fn probabilities(model: &Classifier, examples: &dyn Examples) -> Vec<Vec<f32>> {
+pub fn probabilities(model: &Classifier, examples: &dyn Examples) -> Result<Vec<Vec<f32>>> {
     let model = model.valid();
     let device = model.head.weight.device();
     let order = inference_order(examples);
     let mut rows = vec![Vec::new(); examples.len()];
     for chunk in order.chunks(examples.inference_batch()) {
-        let probs = softmax_rows(model.forward(examples.batch(chunk, None, &device).input));
+        let probs = softmax_rows(model.forward(examples.batch(chunk, None, &device)?.input)?);
         for (&i, row) in chunk.iter().zip(probs) {
             rows[i] = row;
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// The order inference visits examples in: by size when sizes differ (texts), so that each
@@ -43,21 +47,21 @@ pub fn softmax_rows(logits: Tensor<2>) -> Vec<Vec<f32>> {
 }
 
 /// Backbone features of every example, `[len, features]`, computed without autodiff.
-pub fn features(model: &Classifier, examples: &dyn Examples) -> Tensor<2> {
+pub fn features(model: &Classifier, examples: &dyn Examples) -> Result<Tensor<2>> {
     let model = model.valid();
     let device = model.head.weight.device();
     let order = inference_order(examples);
-    let chunks: Vec<Tensor<2>> = order
+    let chunks = order
         .chunks(examples.inference_batch())
-        .map(|chunk| model.forward_features(examples.batch(chunk, None, &device).input))
-        .collect();
+        .map(|chunk| model.forward_features(examples.batch(chunk, None, &device)?.input))
+        .collect::<Result<Vec<Tensor<2>>>>()?;
     // Row k holds example order[k]; put example i at row i.
     let mut inverse = vec![0i64; order.len()];
     for (k, &i) in order.iter().enumerate() {
         inverse[i] = k as i64;
     }
     let n = inverse.len();
-    Tensor::cat(chunks, 0).select(0, Tensor::from_data(TensorData::new(inverse, [n]), &device))
+    Ok(Tensor::cat(chunks, 0).select(0, Tensor::from_data(TensorData::new(inverse, [n]), &device)))
 }
 
 /// Index of the largest value.
@@ -72,21 +76,21 @@ pub fn argmax(row: &[f32]) -> usize {
 
 /// Mean cross-entropy and accuracy of `model` on `examples`' targets: their classes, or for
 /// masked language modelling their masked tokens.
-pub fn loss_and_accuracy(model: &Classifier, examples: &dyn Examples) -> (f64, f64) {
+pub fn loss_and_accuracy(model: &Classifier, examples: &dyn Examples) -> Result<(f64, f64)> {
     let model = model.valid();
     let device = model.head.weight.device();
     let (mut loss, mut hits, mut n) = (0.0, 0, 0);
     let order = inference_order(examples);
     for chunk in order.chunks(examples.inference_batch()) {
-        let batch = examples.batch(chunk, None, &device);
-        let logits = model.forward(batch.input);
+        let batch = examples.batch(chunk, None, &device)?;
+        let logits = model.forward(batch.input)?;
         let m = batch.targets.dims()[0];
         let (l, h) = batch_loss_and_hits(logits, batch.targets);
         loss += l * m as f64;
         hits += h;
         n += m;
     }
-    (loss / n.max(1) as f64, hits as f64 / n.max(1) as f64)
+    Ok((loss / n.max(1) as f64, hits as f64 / n.max(1) as f64))
 }
 
 /// How many rows of `logits` have their largest value at the target.
@@ -109,4 +113,33 @@ pub fn batch_loss_and_hits(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, 
         .forward(logits, targets)
         .into_scalar::<f32>() as f64;
     (loss, hits)
+}
+
+/// Texts per forward pass when embedding.
+const EMBED_BATCH: usize = 32;
+
+/// sentence-transformers' embeddings of `texts`: mean of the last hidden states over each
+/// text's tokens, L2-normalised.
+pub fn embed(model: &Bert, tokenizer: &TextTokenizer, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    let model = model.valid();
+    let device = model.devices()[0].clone();
+    // Similar lengths together, so little of each batch is padding; results come back in order.
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out = vec![Vec::new(); texts.len()];
+    for chunk in order.chunks(EMBED_BATCH) {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        let encoded = tokenizer.encode(&batch)?;
+        let (ids, types, mask) = encoded.tensors(&device);
+        let pooled = bert::mean_pool_normalized(model.forward(ids, types, mask.clone()), mask);
+        let [_, h] = pooled.dims();
+        let values: Vec<f32> = pooled
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        for (&i, row) in chunk.iter().zip(values.chunks(h)) {
+            out[i] = row.to_vec();
+        }
+    }
+    Ok(out)
 }

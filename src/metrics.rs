@@ -22,7 +22,8 @@ pub struct Report {
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
     pub class_names: Vec<String>,
-    pub images: usize,
+    /// Examples scored (images or texts).
+    pub examples: usize,
 }
 
 impl Report {
@@ -61,7 +62,7 @@ impl Report {
             per_class,
             confusion,
             class_names: class_names.to_vec(),
-            images: truth.len(),
+            examples: truth.len(),
         }
     }
 }

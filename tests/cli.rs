@@ -107,14 +107,15 @@ fn pretrain_finetune_eval_predict_on_fashion_mnist() {
     );
 
     // predict reads a PNG the way eval reads the test set: the same image gets the same answer.
-    let test = pretune::data::load_idx_dir(&d, pretune::data::Split::Test).unwrap();
+    let test = pretune::data::idx::load_idx_dir(&d, pretune::data::Split::Test).unwrap();
     let ckpt = pretune::Checkpoint::open(&target).unwrap();
-    let model = ckpt.load_model(&pretune::training_device()).unwrap();
+    let model = ckpt.load_model(&common::device()).unwrap();
     let bags = test.restrict_to(&[8]).subset(&(0..20).collect::<Vec<_>>());
     let probs = pretune::infer::probabilities(
         &model,
         &bags.normalized(&ckpt.meta.input.image().unwrap().normalization),
-    );
+    )
+    .unwrap();
     let i = probs
         .iter()
         .position(|p| pretune::infer::argmax(p) == 3)
@@ -367,7 +368,7 @@ fn fashion_backbone_fine_tunes_on_real_handwritten_digits() {
     ]))
     .unwrap();
     assert_eq!(
-        report["images"], 360,
+        report["examples"], 360,
         "every 5th of 1,797 digits is the test split"
     );
     let accuracy = report["accuracy"].as_f64().unwrap();

@@ -358,7 +358,7 @@ fn a_full_disk_fails_clearly_and_keeps_the_previous_checkpoint() {
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "ulimit -f 64; exec {} pretrain --data {} --epochs 1 --out {}",
+            "ulimit -f 64; exec {} pretrain --data {} --epochs 1 --out {} --overwrite",
             env!("CARGO_BIN_EXE_pretune"),
             s(&b.data),
             s(&b.ckpt)

@@ -3,11 +3,11 @@
 mod common;
 
 use burn::prelude::*;
-use pretune::checkpoint::{self, Checkpoint, DataRecord, InputSpec, Meta, ModelInput};
-use pretune::data::batch::Examples;
-use pretune::models::{self, Classifier};
-use pretune::train::{Frozen, Phase, Recipe, RunOptions, fit};
-use pretune::{Normalization, infer, training_device};
+use pretune::checkpoint::{self, Checkpoint, Meta, Run};
+use pretune::data::{DataSpec, Dataset, Examples, InputSpec, ModelInput, TrainingData, Validation};
+use pretune::models::{self, Classifier, Task};
+use pretune::train::{Frozen, Outcome, Phase, Plan, Recipe, Schedule, fit};
+use pretune::{ImageSet, Normalization, infer};
 
 /// Training draws weights and dropout from the device's one global generator, which the loop
 /// seeds per step: tests training side by side in threads would interleave their draws.
@@ -16,36 +16,32 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn recipe(args: &[&str]) -> Recipe {
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        recipe: Recipe,
+/// The command line's image recipe with `epochs`, `batch_size` and `seed`.
+fn recipe(epochs: usize, batch_size: usize, seed: u64) -> Recipe {
+    Recipe {
+        epochs,
+        batch_size,
+        seed,
+        ..Recipe::default()
     }
-    let mut argv = vec!["test"];
-    argv.extend_from_slice(args);
-    <Cli as clap::Parser>::parse_from(argv).recipe
 }
 
 /// Train with one phase in which everything learns.
 fn fit_all(
     model: Classifier,
-    train: &pretune::ImageSet,
-    val: Option<&pretune::ImageSet>,
+    train: &ImageSet,
+    val: Option<&ImageSet>,
     norm: &Normalization,
     r: &Recipe,
-) -> pretune::train::Outcome {
+) -> Outcome {
     let val = val.map(|v| v.normalized(norm));
     fit(
         model,
         &train.normalized(norm),
         val.as_ref().map(|v| v as &dyn Examples),
-        r,
-        &[Phase::all(r.epochs)],
-        &RunOptions {
-            quiet: true,
-            ..Default::default()
-        },
+        &Plan::all(r.clone()),
+        &mut [],
+        None,
     )
     .unwrap()
 }
@@ -71,7 +67,7 @@ fn backbone_tensors(m: &Classifier) -> Vec<Vec<f32>> {
 fn fresh(classes: usize, seed: u64) -> Classifier {
     static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = RNG.lock().unwrap();
-    let device = training_device();
+    let device = common::device();
     device.seed(seed);
     let model = Classifier::new(
         models::arch("cnn").unwrap(),
@@ -85,42 +81,33 @@ fn fresh(classes: usize, seed: u64) -> Classifier {
     model
 }
 
-fn meta_for(classes: usize, norm: Normalization, recipe: &Recipe) -> Meta {
-    Meta {
-        format_version: checkpoint::FORMAT_VERSION,
-        pretune_version: "test".into(),
-        stage: "pretrain".into(),
-        architecture: "cnn".into(),
-        task: Default::default(),
+/// The metadata a run training a CNN on `set` would write.
+fn meta_for(set: &ImageSet, norm: Normalization, recipe: &Recipe) -> Meta {
+    let spec = DataSpec::new("generated");
+    let sets = TrainingData {
+        train: Dataset::Images(set.clone()),
+        val: Dataset::Images(set.subset(&[])),
+        skipped: 0,
+        validation: Validation::HeldOut { fraction: 0.0 },
+    };
+    Meta::for_run(Run {
+        stage: "pretrain",
+        task: Task::Classify,
+        arch: models::arch("cnn").unwrap(),
         model_options: Default::default(),
-        class_names: (0..classes).map(|c| format!("c{c}")).collect(),
         input: ModelInput::Image(InputSpec {
             channels: 1,
             height: 28,
             width: 28,
             normalization: norm,
         }),
-        data: Some(DataRecord {
-            spec: pretune::data::DataSpec {
-                data: "generated".into(),
-                classes: "all".into(),
-                per_class: None,
-                val_fraction: 0.0,
-                skip_bad_images: false,
-                columns: Default::default(),
-            },
-            train_images: 0,
-            val_images: 0,
-            skipped_images: 0,
-        }),
-        recipe: Some(recipe.clone()),
+        data: &spec,
+        sets: &sets,
+        recipe,
         strategy: None,
-        phases: vec![],
-        history: vec![],
-        best_epoch: 1,
+        phases: vec![Phase::all(recipe.epochs)],
         lineage: None,
-        weights_sha256: String::new(),
-    }
+    })
 }
 
 #[test]
@@ -129,18 +116,12 @@ fn learns_a_generated_problem() {
     let train = common::squares(40, 6, 1);
     let val = common::squares(20, 6, 2);
     let norm = Normalization::of(&train);
-    let r = recipe(&[
-        "--epochs",
-        "4",
-        "--batch-size",
-        "16",
-        "--lr",
-        "2e-3",
-        "--seed",
-        "3",
-    ]);
+    let r = Recipe {
+        lr: 2e-3,
+        ..recipe(4, 16, 3)
+    };
     let out = fit_all(fresh(6, 3), &train, Some(&val), &norm, &r);
-    let (_, acc) = infer::loss_and_accuracy(&out.model, &val.normalized(&norm));
+    let (_, acc) = infer::loss_and_accuracy(&out.model, &val.normalized(&norm)).unwrap();
     assert!(acc > 0.95, "validation accuracy {acc}");
     assert_eq!(out.history.len(), 4);
     assert!(out.history[3].train_loss < out.history[0].train_loss);
@@ -158,7 +139,7 @@ fn same_seed_same_model() {
     let _serial = serial();
     let train = common::squares(20, 3, 1);
     let norm = Normalization::of(&train);
-    let r = recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "11"]);
+    let r = recipe(2, 8, 11);
     let a = fit_all(fresh(3, 11), &train, None, &norm, &r);
     let b = fit_all(fresh(3, 11), &train, None, &norm, &r);
     assert_eq!(
@@ -170,13 +151,7 @@ fn same_seed_same_model() {
         values(a.model.head.weight.val()),
         values(b.model.head.weight.val())
     );
-    let c = fit_all(
-        fresh(3, 12),
-        &train,
-        None,
-        &norm,
-        &recipe(&["--epochs", "2", "--batch-size", "8", "--seed", "12"]),
-    );
+    let c = fit_all(fresh(3, 12), &train, None, &norm, &recipe(2, 8, 12));
     assert_ne!(
         values(a.model.head.weight.val()),
         values(c.model.head.weight.val())
@@ -190,16 +165,16 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let set = common::squares(4, 5, 9);
     let norm = Normalization::of(&set);
     let model = fresh(5, 1);
-    let mut meta = meta_for(5, norm.clone(), &recipe(&[]));
+    let mut meta = meta_for(&set, norm.clone(), &Recipe::default());
     checkpoint::save(dir.path(), &model, &mut meta, None).unwrap();
     assert_eq!(meta.weights_sha256.len(), 64);
 
     let ckpt = Checkpoint::open(dir.path()).unwrap();
     assert_eq!(ckpt.meta.input.image().unwrap().normalization, norm);
-    let loaded = ckpt.load_model(&training_device()).unwrap();
+    let loaded = ckpt.load_model(&common::device()).unwrap();
     assert_eq!(
-        infer::probabilities(&model, &set.normalized(&norm)),
-        infer::probabilities(&loaded, &set.normalized(&norm))
+        infer::probabilities(&model, &set.normalized(&norm)).unwrap(),
+        infer::probabilities(&loaded, &set.normalized(&norm)).unwrap()
     );
     // No stray temporary files are left beside the checkpoint.
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
@@ -215,10 +190,15 @@ fn new_head_keeps_the_backbone() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let parent = fresh(10, 1);
-    let mut meta = meta_for(10, Normalization::uniform(1, 0.3, 0.3), &recipe(&[]));
+    let set = common::squares(2, 10, 1);
+    let mut meta = meta_for(
+        &set,
+        Normalization::uniform(1, 0.3, 0.3),
+        &Recipe::default(),
+    );
     checkpoint::save(dir.path(), &parent, &mut meta, None).unwrap();
 
-    let device = training_device();
+    let device = common::device();
     device.seed(99);
     let (child, loaded) = Checkpoint::open(dir.path())
         .unwrap()
@@ -241,36 +221,36 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
     let model = fresh(4, 5);
     let before = backbone_tensors(&model);
     let head_before = values(model.head.weight.val());
-    let r = recipe(&["--epochs", "2", "--batch-size", "8", "--lr", "1e-2"]);
+    let r = Recipe {
+        lr: 1e-2,
+        ..recipe(2, 8, 0)
+    };
     let probe = Phase {
         name: "head".into(),
         frozen: Frozen::Backbone,
         ..Phase::all(2)
     };
+    let plan = Plan::new(r, vec![probe]);
     let cached = fit(
         model.clone(),
         &train.normalized(&norm),
         None,
-        &r,
-        std::slice::from_ref(&probe),
-        &RunOptions {
-            quiet: true,
-            ..Default::default()
-        },
+        &plan,
+        &mut [],
+        None,
     )
     .unwrap();
-    let options = RunOptions {
-        quiet: true,
-        no_feature_cache: true,
-        ..Default::default()
+    let uncached = Plan {
+        feature_cache: false,
+        ..plan
     };
     let out = fit(
         model,
         &train.normalized(&norm),
         None,
-        &r,
-        &[probe],
-        &options,
+        &uncached,
+        &mut [],
+        None,
     )
     .unwrap();
     assert_eq!(backbone_tensors(&cached.model), before);
@@ -293,18 +273,12 @@ fn patience_stops_when_validation_stops_improving() {
     let train = common::squares(30, 3, 1);
     let val = common::squares(10, 3, 2);
     let norm = Normalization::of(&train);
-    let r = recipe(&[
-        "--epochs",
-        "40",
-        "--batch-size",
-        "16",
-        "--lr",
-        "3e-3",
-        "--patience",
-        "2",
-        "--schedule",
-        "constant",
-    ]);
+    let r = Recipe {
+        lr: 3e-3,
+        patience: Some(2),
+        schedule: Schedule::Constant,
+        ..recipe(40, 16, 0)
+    };
     let out = fit_all(fresh(3, 4), &train, Some(&val), &norm, &r);
     assert!(
         out.history.len() < 40,

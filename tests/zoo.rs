@@ -7,7 +7,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use common::{input_error, ok, s};
-use pretune::checkpoint::torch;
+use pretune::interop::torch;
 use pretune::models::{self, Classifier, ModelOptions};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -221,10 +221,16 @@ fn import_names_missing_misshapen_and_unused_tensors() {
         })
         .collect();
     write_raw(&file, &bf16);
-    ok(&import(&[]));
+    // The checkpoint written above is never replaced without being asked.
+    let err = input_error(&import(&[]));
+    assert!(
+        err.contains("already holds") && err.contains("--overwrite"),
+        "{err}"
+    );
+    ok(&import(&["--overwrite"]));
 
     std::fs::write(&file, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":").unwrap();
-    let err = input_error(&import(&[]));
+    let err = input_error(&import(&["--overwrite"]));
     assert!(
         err.contains("w.safetensors") && err.contains("not a valid safetensors"),
         "{err}"

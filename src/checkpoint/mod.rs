@@ -1,22 +1,17 @@
-//! The checkpoint directory: `model.safetensors` (weights, no code runs on load) and
-//! `pretune.json` (everything needed to rebuild and use the model). Written atomically.
+//! The checkpoint directory: `model.safetensors` (weights, no code runs on load),
+//! `pretune.json` (everything needed to rebuild and use the model) and, for text models,
+//! `tokenizer.json`. Written atomically; each file's sha256 is recorded and checked.
 
-pub mod pickle;
-pub mod torch;
-
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::data::batch::Examples;
-use crate::data::{DataSpec, Dataset, Normalization};
+use crate::data::{DataSpec, ModelInput, TextTokenizer, TrainingData, Validation};
+use crate::fs::{sha256_hex, write_atomic};
 use crate::models::{self, ArchInfo, Classifier, ModelOptions, Task};
-use crate::text::{TextExamples, TextTokenizer};
 use crate::train::{EpochRecord, FinetuneOptions, Phase, Recipe};
 use crate::{bail_input, input_error};
 
@@ -24,75 +19,6 @@ use crate::{bail_input, input_error};
 pub const FORMAT_VERSION: u32 = 1;
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const META_FILE: &str = "pretune.json";
-
-/// Shape and normalisation of the images a model takes.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct InputSpec {
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub normalization: Normalization,
-}
-
-impl InputSpec {
-    /// Channels, height, width.
-    pub fn dims(&self) -> [usize; 3] {
-        [self.channels, self.height, self.width]
-    }
-}
-
-/// Texts a model takes: tokenised with the checkpoint's `tokenizer.json`, at most this long.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TextInput {
-    pub max_length: usize,
-}
-
-/// What a model takes: images of a shape and normalisation, or texts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum ModelInput {
-    Image(InputSpec),
-    Text(TextInput),
-}
-
-impl ModelInput {
-    /// Channels, height, width of image inputs; `None` for text.
-    pub fn dims(&self) -> Option<[usize; 3]> {
-        match self {
-            ModelInput::Image(spec) => Some(spec.dims()),
-            ModelInput::Text(_) => None,
-        }
-    }
-
-    /// `data` as examples this model takes: images normalised its way, or texts tokenised with
-    /// `tokenizer`.
-    pub fn examples<'a>(
-        &'a self,
-        data: &'a Dataset,
-        tokenizer: Option<&'a TextTokenizer>,
-        task: Task,
-    ) -> Result<Box<dyn Examples + 'a>> {
-        Ok(match (self, data, tokenizer) {
-            (ModelInput::Image(spec), Dataset::Images(set), _) => {
-                Box::new(set.normalized(&spec.normalization))
-            }
-            (ModelInput::Text(_), Dataset::Texts(set), Some(tokenizer)) => Box::new(TextExamples {
-                set,
-                tokenizer,
-                masked: task == Task::Mlm,
-            }),
-            _ => bail_input!("the data is not of the kind the model takes (images or texts)"),
-        })
-    }
-
-    /// The image input, or an error saying this model reads text.
-    pub fn image(&self) -> Result<&InputSpec> {
-        match self {
-            ModelInput::Image(spec) => Ok(spec),
-            ModelInput::Text(_) => bail_input!("a text model: it takes texts, not images"),
-        }
-    }
-}
 
 /// The tokenizer's file in a text checkpoint.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -102,6 +28,9 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub struct Lineage {
     /// The parent checkpoint directory, as given.
     pub parent: String,
+    /// The same, absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_absolute: Option<PathBuf>,
     /// sha256 of the parent's `model.safetensors`.
     pub parent_weights_sha256: String,
 }
@@ -140,6 +69,25 @@ pub struct Meta {
     /// sha256 of `model.safetensors`, filled in when saved.
     #[serde(default)]
     pub weights_sha256: String,
+    /// sha256 of `tokenizer.json` (text models), filled in when saved.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tokenizer_sha256: String,
+}
+
+/// What a training run is, for [`Meta::for_run`].
+pub struct Run<'a> {
+    /// `pretrain` or `finetune`.
+    pub stage: &'a str,
+    pub task: Task,
+    pub arch: &'a ArchInfo,
+    pub model_options: ModelOptions,
+    pub input: ModelInput,
+    pub data: &'a DataSpec,
+    pub sets: &'a TrainingData,
+    pub recipe: &'a Recipe,
+    pub strategy: Option<FinetuneOptions>,
+    pub phases: Vec<Phase>,
+    pub lineage: Option<Lineage>,
 }
 
 impl Meta {
@@ -167,6 +115,37 @@ impl Meta {
             best_epoch: 0,
             lineage: None,
             weights_sha256: String::new(),
+            tokenizer_sha256: String::new(),
+        }
+    }
+
+    /// The metadata of a checkpoint a training run is about to write: history and hashes are
+    /// filled in as it ends.
+    pub fn for_run(run: Run) -> Meta {
+        Meta {
+            format_version: FORMAT_VERSION,
+            pretune_version: env!("CARGO_PKG_VERSION").to_string(),
+            stage: run.stage.to_string(),
+            architecture: run.arch.name.to_string(),
+            task: run.task,
+            model_options: run.model_options,
+            class_names: run.sets.train.class_names().to_vec(),
+            input: run.input,
+            data: Some(DataRecord {
+                spec: run.data.clone(),
+                train_examples: run.sets.train.len(),
+                val_examples: run.sets.val.len(),
+                skipped_images: run.sets.skipped,
+                validation: Some(run.sets.validation),
+            }),
+            recipe: Some(run.recipe.clone()),
+            strategy: run.strategy,
+            phases: run.phases,
+            history: vec![],
+            best_epoch: 0,
+            lineage: run.lineage,
+            weights_sha256: String::new(),
+            tokenizer_sha256: String::new(),
         }
     }
 
@@ -183,13 +162,12 @@ impl Meta {
         }
         let arch = models::arch(&meta.architecture)?;
         arch.check(&meta.model_options)?;
-        match (&meta.input, arch.text) {
-            (ModelInput::Image(input), false) => {
+        match (&meta.input, arch.input_for(&meta.model_options)) {
+            (ModelInput::Image(input), Some([c, h, w])) => {
                 // Exactly the input pretune builds this model for (as every pretune command
                 // writes): any other size passed here before, and then the CNN (its fc1 is sized
                 // for 28x28) or inception_v3 (below 75x75) panicked in Burn on the first image
                 // (found while fuzzing this).
-                let [c, h, w] = arch.input_for(&meta.model_options);
                 if input.dims() != [c, h, w] {
                     bail_input!(
                         "input {}x{}x{} does not suit {} (it takes {c}x{h}x{w})",
@@ -206,10 +184,12 @@ impl Meta {
                     );
                 }
             }
-            (ModelInput::Text(t), true) => {
-                let positions = arch
-                    .bert_config(&meta.model_options)
-                    .max_position_embeddings;
+            (ModelInput::Text(t), None) => {
+                let positions = meta
+                    .model_options
+                    .bert
+                    .as_ref()
+                    .map_or(0, |c| c.max_position_embeddings);
                 if !(2..=positions).contains(&t.max_length) {
                     bail_input!(
                         "max_length {} is not between 2 and {positions}",
@@ -224,7 +204,7 @@ impl Meta {
                 "lists {} classes, expected at least 2",
                 meta.class_names.len()
             ),
-            Task::Mlm if !arch.text => {
+            Task::Mlm if !arch.is_text() => {
                 bail_input!(
                     "masked language modelling needs a text model, not {}",
                     arch.name
@@ -250,44 +230,17 @@ impl Meta {
 pub struct DataRecord {
     #[serde(flatten)]
     pub spec: DataSpec,
-    pub train_images: usize,
-    pub val_images: usize,
+    /// Training examples (images or texts).
+    #[serde(alias = "train_images")]
+    pub train_examples: usize,
+    #[serde(alias = "val_images")]
+    pub val_examples: usize,
     /// Unreadable images skipped (`--skip-bad-images`).
     #[serde(default)]
     pub skipped_images: usize,
-}
-
-/// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pretune-")
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a temporary file", dir.display()))?;
-    // tempfile creates files readable by the owner only; checkpoints and reports are for sharing.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("{}: write failed", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("{}: cannot rename into place", path.display()))?;
-    // Make the rename itself durable.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
+    /// Where the validation examples came from (absent in checkpoints from before it was said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
 }
 
 /// The same safetensors file with its JSON header's keys in sorted order. Burn writes the header
@@ -322,7 +275,9 @@ pub fn save(
     meta.weights_sha256 = sha256_hex(&bytes);
     write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
     if let Some(t) = tokenizer {
-        write_atomic(&dir.join(TOKENIZER_FILE), t.to_json()?.as_bytes())?;
+        let json = t.to_json()?;
+        meta.tokenizer_sha256 = sha256_hex(json.as_bytes());
+        write_atomic(&dir.join(TOKENIZER_FILE), json.as_bytes())?;
     }
     write_atomic(
         &dir.join(META_FILE),
@@ -331,7 +286,7 @@ pub fn save(
 }
 
 /// The model's weights as a canonical safetensors file.
-fn serialize(model: &Classifier, meta: &Meta) -> Result<Vec<u8>> {
+pub fn serialize(model: &Classifier, meta: &Meta) -> Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None)
         .metadata("pretune_architecture", meta.architecture.clone())
         .metadata("pretune_stage", meta.stage.clone());
@@ -351,21 +306,19 @@ pub struct Checkpoint {
     pub arch: &'static ArchInfo,
     /// Text models: the tokenizer saved with them.
     pub tokenizer: Option<TextTokenizer>,
-    weights: Vec<u8>,
+    /// The weights (safetensors bytes).
+    pub weights: Vec<u8>,
     /// sha256 of the weights file as it is on disk.
-    sha256: String,
+    pub sha256: String,
 }
 
 impl Checkpoint {
-    /// Read `dir/pretune.json` and `dir/model.safetensors`, checking the metadata as we go. A
-    /// Hugging Face BERT model directory (`config.json`, no `pretune.json`) opens too, as a
-    /// parent to fine-tune from.
+    /// Read `dir/pretune.json`, `dir/model.safetensors` and (text models) `dir/tokenizer.json`,
+    /// checking the metadata and each file's recorded sha256 as we go. (`pretune` also opens
+    /// Hugging Face model directories as parents: see `interop::open_model`.)
     pub fn open(dir: &Path) -> Result<Checkpoint> {
         let shown = dir.display();
         let meta_path = dir.join(META_FILE);
-        if !meta_path.is_file() && dir.join("config.json").is_file() {
-            return Self::open_hf(dir);
-        }
         if !meta_path.is_file() {
             bail_input!(
                 "{shown}: not a pretune checkpoint (no {META_FILE}; expected a directory written by `pretune pretrain` or `finetune`)"
@@ -385,10 +338,22 @@ impl Checkpoint {
             );
         }
         let tokenizer = match &meta.input {
-            ModelInput::Text(t) => Some(TextTokenizer::from_file(
-                &dir.join(TOKENIZER_FILE),
-                t.max_length,
-            )?),
+            ModelInput::Text(t) => {
+                let path = dir.join(TOKENIZER_FILE);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("{}: cannot read the tokenizer", path.display()))?;
+                if !meta.tokenizer_sha256.is_empty() && sha256_hex(&bytes) != meta.tokenizer_sha256
+                {
+                    bail_input!(
+                        "{}: the tokenizer does not match the sha256 recorded in {META_FILE}: the file was changed or damaged",
+                        path.display()
+                    );
+                }
+                let tokenizer = TextTokenizer::from_file(&path, t.max_length)?;
+                let rows = meta.model_options.bert.as_ref().map_or(0, |c| c.vocab_size);
+                tokenizer.check_fits(rows, &path)?;
+                Some(tokenizer)
+            }
             ModelInput::Image(_) => None,
         };
         Ok(Checkpoint {
@@ -397,34 +362,6 @@ impl Checkpoint {
             arch,
             tokenizer,
             sha256: sha256_hex(&weights),
-            weights,
-        })
-    }
-
-    /// A Hugging Face BERT directory as a checkpoint with a placeholder 2-class head.
-    fn open_hf(dir: &Path) -> Result<Checkpoint> {
-        let device = Device::flex();
-        let hf = crate::text::load_hf_dir(dir, &device)?;
-        let arch = models::arch("bert")?;
-        let model_options = ModelOptions {
-            bert: Some(hf.config.clone()),
-            ..Default::default()
-        };
-        let model = Classifier {
-            backbone: models::Backbone::Bert(hf.model),
-            head: burn::nn::LinearConfig::new(hf.config.hidden_size, 2).init(&device),
-        };
-        let input = ModelInput::Text(TextInput {
-            max_length: hf.tokenizer.max_length,
-        });
-        let meta = Meta::imported(arch, model_options, vec!["0".into(), "1".into()], input);
-        let weights = serialize(&model, &meta)?;
-        Ok(Checkpoint {
-            dir: dir.to_path_buf(),
-            sha256: sha256_hex(&std::fs::read(&hf.weights)?),
-            meta,
-            arch,
-            tokenizer: Some(hf.tokenizer),
             weights,
         })
     }
@@ -485,9 +422,10 @@ impl Checkpoint {
         })?;
         if let Some(err) = result.errors.first() {
             bail_input!(
-                "{}: tensor does not fit the {} architecture: {err:?}",
+                "{}: does not fit the {} architecture: {}",
                 file.display(),
-                self.arch.name
+                self.arch.name,
+                models::load_error(err, str::to_string, false)
             );
         }
         if !result.unused.is_empty() {
@@ -496,7 +434,7 @@ impl Checkpoint {
                 file.display(),
                 result.unused.len(),
                 self.arch.name,
-                result.unused.join(", ")
+                crate::error::listed(&result.unused, 8)
             );
         }
         if !result.missing.is_empty() {
@@ -506,7 +444,7 @@ impl Checkpoint {
                 file.display(),
                 names.len(),
                 self.arch.name,
-                names.join(", ")
+                crate::error::listed(&names, 8)
             );
         }
         Ok(result.applied)

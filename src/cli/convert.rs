@@ -6,10 +6,14 @@ use anyhow::Result;
 use burn::module::Module;
 use clap::{Args, ValueEnum};
 
-use crate::checkpoint::{self, Checkpoint, InputSpec, Meta, ModelInput, torch, write_atomic};
-use crate::data::Normalization;
-use crate::models::{self, ModelOptions};
-use crate::{bail_input, training_device};
+use pretune::checkpoint::{self, Checkpoint, Meta};
+use pretune::data::{InputSpec, ModelInput, Normalization};
+use pretune::fs::write_atomic;
+use pretune::interop::torch;
+use pretune::models::{self, ArchKind};
+use pretune::{DeviceSpec, bail_input};
+
+use super::args::{ModelArgs, check_out, facts_table};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -25,15 +29,20 @@ pub struct ImportArgs {
     /// Checkpoint directory to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the checkpoint in --out if there is one.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Classes of the head: a count, comma-separated names, or a text file with one name per
-    /// line [default: the file's classifier, classes named 0..N-1]. A different count than the
-    /// file's classifier gives a new, untrained head.
+    /// line [default: the names `pretune export` saved in the file, else the file's
+    /// classifier, classes named 0..N-1]. A different count than the file's classifier gives a
+    /// new, untrained head.
     #[arg(long)]
     pub classes: Option<String>,
     #[command(flatten)]
-    pub options: ModelOptions,
-    /// Per-channel input mean the weights expect [default: ImageNet's for torchvision models,
-    /// 0.5 for inception_v3, MNIST's 0.1307 for cnn].
+    pub layout: ModelArgs,
+    /// Per-channel input mean the weights expect [default: what `pretune export` saved in the
+    /// file; else ImageNet's for torchvision models, 0.5 for inception_v3, MNIST's 0.1307 for
+    /// cnn].
     #[arg(long, value_delimiter = ',', requires = "std")]
     pub mean: Option<Vec<f32>>,
     /// Per-channel input standard deviation the weights expect (with --mean).
@@ -60,26 +69,58 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
-pub fn import(args: ImportArgs) -> Result<()> {
+pub fn import(args: ImportArgs, device: DeviceSpec) -> Result<()> {
     let arch = models::arch(&args.arch)?;
-    arch.check(&args.options)?;
+    let ArchKind::Image(image) = arch.kind else {
+        bail_input!(
+            "--arch {}: import takes image models; a Hugging Face text model directory is used \
+             as it is (finetune --from DIR)",
+            arch.name
+        );
+    };
+    check_out(&args.out, args.overwrite, None)?;
+    let exported = torch::exported(&args.weights)?;
+    if let Some(e) = &exported
+        && e.architecture != arch.name
+    {
+        bail_input!(
+            "{}: was exported from a {} checkpoint, not {} (--arch)",
+            args.weights.display(),
+            e.architecture,
+            arch.name
+        );
+    }
+    let mut options = args.layout.options();
+    if let Some(e) = &exported {
+        options.small_input |= e.model_options.small_input;
+    }
+    arch.check(&options)?;
+    let names = match (&args.classes, &exported) {
+        (Some(spec), _) => Some(class_names(spec)?),
+        (None, Some(e)) => Some(e.class_names.clone()),
+        (None, None) => None,
+    };
     let tensors = torch::read_tensors(&args.weights)?;
-    let names = args.classes.as_deref().map(class_names).transpose()?;
-    let device = training_device();
     let imported = torch::import(
         arch,
-        args.options,
+        options,
         tensors,
         names.as_ref().map(Vec::len),
         &args.weights,
-        &device,
+        &device.device(),
     )?;
     let num_classes = imported.model.head.weight.dims()[1];
     let class_names = names.unwrap_or_else(|| (0..num_classes).map(|c| c.to_string()).collect());
-    let [channels, height, width] = arch.input_for(&imported.options);
-    let normalization = match (args.mean, args.std) {
-        (Some(mean), Some(std)) => Normalization { mean, std },
-        _ => arch.torch_normalization(),
+    let [channels, height, width] = arch
+        .input_for(&imported.options)
+        .expect("an image architecture");
+    let normalization = match (args.mean, args.std, &exported) {
+        (Some(mean), Some(std), _) => Normalization { mean, std },
+        (_, _, Some(e)) => e.normalization.clone(),
+        _ => {
+            let (mean, std) = image.torch_normalization();
+            Normalization { mean, std }
+        }
     };
     if !normalization.fits(channels) {
         bail_input!("--mean/--std: give {channels} value(s) each, standard deviations positive");
@@ -103,7 +144,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
     };
     println!(
         "{}",
-        super::facts_table(&[
+        facts_table(&[
             ("checkpoint", args.out.display().to_string()),
             (
                 "model",
@@ -127,9 +168,15 @@ pub fn import(args: ImportArgs) -> Result<()> {
 /// `--classes`: a count, comma-separated names, or a file of names.
 fn class_names(spec: &str) -> Result<Vec<String>> {
     let names: Vec<String> = if let Ok(n) = spec.parse::<usize>() {
+        if n > pretune::data::classes::MAX_CLASSES {
+            bail_input!(
+                "--classes {n}: at most {} classes are supported",
+                pretune::data::classes::MAX_CLASSES
+            );
+        }
         (0..n).map(|c| c.to_string()).collect()
     } else if std::path::Path::new(spec).is_file() {
-        crate::data::classes::read_names(std::path::Path::new(spec))?
+        pretune::data::classes::read_names(std::path::Path::new(spec))?
     } else {
         spec.split(',').map(|s| s.trim().to_string()).collect()
     };
@@ -139,11 +186,23 @@ fn class_names(spec: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub fn export(args: ExportArgs) -> Result<()> {
+pub fn export(args: ExportArgs, device: DeviceSpec) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
-    let model = ckpt.load_model(&training_device())?;
+    let model = ckpt.load_model(&device.device())?;
     let ExportFormat::Torch = args.format;
-    let bytes = torch::export(ckpt.arch, &model)?;
+    let ModelInput::Image(input) = &ckpt.meta.input else {
+        bail_input!(
+            "{}: a text model; export writes image models in torchvision's names",
+            args.model.display()
+        );
+    };
+    let exported = torch::Exported {
+        architecture: ckpt.arch.name.to_string(),
+        class_names: ckpt.meta.class_names.clone(),
+        normalization: input.normalization.clone(),
+        model_options: ckpt.meta.model_options.clone(),
+    };
+    let bytes = torch::export(ckpt.arch, &model, &exported)?;
     write_atomic(&args.out, &bytes)?;
     println!(
         "wrote {} ({}, torchvision names, F32) to {}",

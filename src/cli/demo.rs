@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::demo::text::{self, TextDemoConfig};
-use crate::demo::{self, DemoConfig, RecipeKind};
-use crate::report;
+use pretune::DeviceSpec;
+
+use super::args::count;
+use crate::demo::topics::{self, TextDemoConfig};
+use crate::demo::vision::{self, DemoConfig, RecipeKind};
+use crate::report::{self, REPORT_FILE, RESULTS_FILE};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -27,7 +30,7 @@ pub struct DemoArgs {
     #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
     pub labels: Vec<usize>,
     /// Seeds per budget and method.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = count)]
     pub seeds: usize,
     /// Training recipe for every method.
     #[arg(long, value_enum, default_value_t = RecipeKind::Default)]
@@ -63,13 +66,13 @@ pub struct TextDemoArgs {
     )]
     pub classes: String,
     /// Labelled training texts per topic.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = count)]
     pub per_class: usize,
     /// Epochs of each classifier.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = count)]
     pub epochs: usize,
     /// Epochs of masked language modelling on the unlabelled corpus.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = count)]
     pub mlm_epochs: usize,
     /// Pretrain on only this many corpus texts [default: all topics' training texts].
     #[arg(long, value_name = "N")]
@@ -79,7 +82,7 @@ pub struct TextDemoArgs {
     pub seed: u64,
     /// Seeds: each draws its own labelled texts and trains the three classifiers on them
     /// (masked language modelling runs once).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = count)]
     pub seeds: usize,
     /// A reduced run for CI: 20 texts per topic, 1 epoch each, 1,000 corpus texts, 1 seed.
     #[arg(long)]
@@ -89,15 +92,12 @@ pub struct TextDemoArgs {
     pub out: PathBuf,
 }
 
-pub fn run(args: DemoArgs) -> Result<()> {
+pub fn run(args: DemoArgs, device: DeviceSpec) -> Result<()> {
     if let Some(DemoKind::Text(args)) = args.kind {
-        return run_text(args);
+        return run_text(args, device);
     }
     if args.labels.is_empty() || args.labels.contains(&0) {
-        crate::bail_input!("--labels must list positive numbers, e.g. 10,100,1000");
-    }
-    if args.seeds == 0 {
-        crate::bail_input!("--seeds must be at least 1");
+        pretune::bail_input!("--labels must list positive numbers, e.g. 10,100,1000");
     }
     let quick_labels = vec![10, 100];
     let config = DemoConfig {
@@ -113,30 +113,25 @@ pub fn run(args: DemoArgs) -> Result<()> {
         recipe: args.recipe,
         quick: args.quick,
     };
-    let results = demo::run(&config)?;
-    report::write(&args.out, &results)?;
-    println!("\n{}", report::table(&results));
-    for line in report::speedups(&results) {
+    let results = vision::run(&config, device)?;
+    report::vision::write(&args.out, &results)?;
+    println!("\n{}", report::vision::table(&results));
+    for line in report::vision::speedups(&results) {
         println!("{line}");
     }
     println!(
-        "\nwrote {}: {}, {}, {}, {}",
+        "\nwrote {}: {REPORT_FILE}, {RESULTS_FILE}, {}, {}",
         args.out.display(),
-        report::REPORT_FILE,
-        report::RESULTS_FILE,
-        report::ACCURACY_CHART,
-        report::CURVES_CHART
+        report::vision::ACCURACY_CHART,
+        report::vision::CURVES_CHART
     );
     Ok(())
 }
 
-fn run_text(args: TextDemoArgs) -> Result<()> {
-    if args.per_class == 0 || args.epochs == 0 || args.mlm_epochs == 0 || args.seeds == 0 {
-        crate::bail_input!("--per-class, --epochs, --mlm-epochs and --seeds must be at least 1");
-    }
+fn run_text(args: TextDemoArgs, device: DeviceSpec) -> Result<()> {
     let config = TextDemoConfig {
         data: args.data,
-        model: text::minilm_dir(args.model.as_deref()),
+        model: topics::minilm_dir(args.model.as_deref()),
         classes: args.classes,
         per_class: if args.quick { 20 } else { args.per_class },
         epochs: if args.quick { 1 } else { args.epochs },
@@ -149,16 +144,14 @@ fn run_text(args: TextDemoArgs) -> Result<()> {
         seed: args.seed,
         seeds: if args.quick { 1 } else { args.seeds },
     };
-    let results = text::run(&config)?;
-    report::text::write(&args.out, &results)?;
-    println!("\n{}", report::text::table(&results));
+    let results = topics::run(&config, device)?;
+    report::topics::write(&args.out, &results)?;
+    println!("\n{}", report::topics::table(&results));
     println!(
-        "wrote {}: {}, {}, {}, {}",
+        "wrote {}: {REPORT_FILE}, {RESULTS_FILE}, {}, {}",
         args.out.display(),
-        report::REPORT_FILE,
-        report::RESULTS_FILE,
-        report::text::LOSS_CHART,
-        report::text::PERPLEXITY_CHART
+        report::topics::LOSS_CHART,
+        report::topics::PERPLEXITY_CHART
     );
     Ok(())
 }

@@ -7,8 +7,9 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::checkpoint::write_atomic;
-use crate::{bail_input, input_error, text};
+use pretune::fs::write_atomic;
+use pretune::interop::hf;
+use pretune::{DeviceSpec, bail_input, infer, input_error};
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
@@ -33,7 +34,7 @@ struct Line<'a> {
     embedding: &'a [f32],
 }
 
-pub fn run(args: EmbedArgs) -> Result<()> {
+pub fn run(args: EmbedArgs, device: DeviceSpec) -> Result<()> {
     let texts: Vec<String> = match &args.file {
         Some(f) => std::fs::read_to_string(f)
             .map_err(|e| input_error!("{}: cannot read as UTF-8 text: {e}", f.display()))?
@@ -45,9 +46,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if texts.is_empty() {
         bail_input!("no texts to embed");
     }
-    let hf = text::load_hf_dir(&args.model, &burn::prelude::Device::flex())?;
+    let hf = hf::load_hf_dir(&args.model, &device.device())?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let embeddings = text::embed(&hf.model, &hf.tokenizer, &refs)?;
+    let embeddings = infer::embed(&hf.model, &hf.tokenizer, &refs)?;
     let mut out = Vec::new();
     for (text, embedding) in texts.iter().zip(&embeddings) {
         serde_json::to_writer(&mut out, &Line { text, embedding })?;

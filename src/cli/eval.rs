@@ -6,11 +6,11 @@ use anyhow::Result;
 use clap::Args;
 use comfy_table::{Cell, CellAlignment, Table, presets};
 
-use crate::checkpoint::Checkpoint;
-use crate::data::{self, Split};
-use crate::metrics::Report;
-use crate::models::Task;
-use crate::{bail_input, infer, training_device};
+use pretune::checkpoint::Checkpoint;
+use pretune::data::{self, Split};
+use pretune::metrics::Report;
+use pretune::models::Task;
+use pretune::{DeviceSpec, bail_input, infer};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -31,12 +31,12 @@ pub struct EvalArgs {
     #[arg(long)]
     pub skip_bad_images: bool,
     #[command(flatten)]
-    pub columns: data::text::Columns,
+    pub columns: data::texts::Columns,
 }
 
-pub fn run(args: EvalArgs) -> Result<()> {
+pub fn run(args: EvalArgs, device: DeviceSpec) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
-    let model = ckpt.load_model(&training_device())?;
+    let model = ckpt.load_model(&device.device())?;
     let (all, skipped) = data::load_dataset(
         &args.data,
         args.split,
@@ -53,7 +53,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .meta
             .input
             .examples(&all, ckpt.tokenizer.as_ref(), Task::Mlm)?;
-        let (loss, accuracy) = infer::loss_and_accuracy(&model, examples.as_ref());
+        let (loss, accuracy) = infer::loss_and_accuracy(&model, examples.as_ref())?;
         let texts = all.len();
         if args.json {
             let perplexity = loss.exp();
@@ -93,7 +93,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .meta
         .input
         .examples(&set, ckpt.tokenizer.as_ref(), Task::Classify)?;
-    let probs = infer::probabilities(&model, examples.as_ref());
+    let probs = infer::probabilities(&model, examples.as_ref())?;
     let predicted: Vec<usize> = probs.iter().map(|p| infer::argmax(p)).collect();
     let report = Report::new(set.labels(), &predicted, set.class_names());
     if args.json {
@@ -106,11 +106,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
 
 fn print_report(r: &Report, args: &EvalArgs) {
     println!(
-        "{} on {} ({:?} split, {} images): accuracy {:.2}%, macro F1 {:.4}\n",
+        "{} on {} ({:?} split, {} examples): accuracy {:.2}%, macro F1 {:.4}\n",
         args.model.display(),
         args.data.display(),
         args.split,
-        r.images,
+        r.examples,
         100.0 * r.accuracy,
         r.macro_f1
     );

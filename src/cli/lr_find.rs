@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::checkpoint::{Checkpoint, write_atomic};
-use crate::data::DataSpec;
-use crate::models::{self, ModelOptions, Task};
+use pretune::data::DataSpec;
+use pretune::fs::write_atomic;
+use pretune::models::Task;
+use pretune::train::{self, RunKind};
+use pretune::{DeviceSpec, interop};
+
+use super::args::{ModelArgs, RecipeArgs, TextArgs};
+use super::train::FreshPlan;
 use crate::report::charts::{self, Panel, Series};
-use crate::train::{self, Recipe};
-use crate::training_device;
 
 #[derive(Debug, Args)]
 pub struct LrFindArgs {
@@ -21,50 +24,58 @@ pub struct LrFindArgs {
     #[arg(long, default_value = "cnn")]
     pub model: String,
     #[command(flatten)]
-    pub options: ModelOptions,
+    pub layout: ModelArgs,
     #[command(flatten)]
-    pub text: super::train::TextOptions,
+    pub text: TextArgs,
     #[command(flatten)]
     pub data: DataSpec,
     /// Lowest learning rate tried.
-    #[arg(long, default_value_t = 1e-7)]
+    #[arg(long, default_value_t = 1e-7, value_parser = train::positive)]
     pub start_lr: f64,
     /// Highest learning rate tried.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = train::positive)]
     pub end_lr: f64,
     /// Training steps (batches) over the range.
-    #[arg(long, default_value_t = 100)]
-    pub steps: usize,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(2..))]
+    pub steps: u32,
     /// Directory for lr_find.png and lr_find.json.
     #[arg(long, default_value = "runs/lr-find")]
     pub out: PathBuf,
     #[command(flatten)]
-    pub recipe: Recipe,
+    pub recipe: RecipeArgs,
 }
 
-pub fn run(args: LrFindArgs) -> Result<()> {
-    args.recipe.validate()?;
-    let device = training_device();
-    device.seed(args.recipe.seed);
-    let parent = args.from.as_deref().map(Checkpoint::open).transpose()?;
-    let (model, input, tokenizer, sets) = match &parent {
-        Some(p) => {
-            let sets = args.data.load(p.meta.input.dims(), args.recipe.seed)?;
+pub fn run(args: LrFindArgs, device: DeviceSpec) -> Result<()> {
+    if args.end_lr <= args.start_lr {
+        pretune::bail_input!("--end-lr must be above --start-lr");
+    }
+    let device = device.device();
+    let (model, input, tokenizer, sets, recipe) = match &args.from {
+        Some(from) => {
+            let p = interop::open_model(from, &device)?;
+            let recipe = args.recipe.resolve(match p.arch.is_text() {
+                true => RunKind::TextFinetune,
+                false => RunKind::Images,
+            });
+            let sets = args.data.load(p.meta.input.dims(), recipe.seed)?;
+            device.seed(recipe.seed);
             let model = p.load_backbone(sets.train.class_names().len(), &device)?.0;
-            (model, p.meta.input.clone(), p.tokenizer.clone(), sets)
+            (
+                model,
+                p.meta.input.clone(),
+                p.tokenizer.clone(),
+                sets,
+                recipe,
+            )
         }
         None => {
-            let arch = models::arch(&args.model)?;
-            let f = super::train::fresh(
-                arch,
-                Task::Classify,
-                &args.options,
-                &args.data,
-                &args.text,
-                args.recipe.seed,
-                &device,
-            )?;
-            (f.model, f.input, f.tokenizer, f.sets)
+            let plan = FreshPlan::new(&args.model, Task::Classify, &args.layout, &args.text)?;
+            let recipe = args.recipe.resolve(match plan.arch.is_text() {
+                true => RunKind::TextFromScratch,
+                false => RunKind::Images,
+            });
+            let f = plan.build(&args.data, recipe.seed, &device)?;
+            (f.model, f.input, f.tokenizer, f.sets, recipe)
         }
     };
     println!(
@@ -79,13 +90,13 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         input
             .examples(&sets.train, tokenizer.as_ref(), Task::Classify)?
             .as_ref(),
-        &args.recipe,
+        &recipe,
         args.start_lr,
         args.end_lr,
-        args.steps,
+        args.steps as usize,
     )?;
     std::fs::create_dir_all(&args.out)
-        .map_err(|e| crate::input_error!("{}: cannot create: {e}", args.out.display()))?;
+        .map_err(|e| pretune::input_error!("{}: cannot create: {e}", args.out.display()))?;
     let chart = args.out.join("lr_find.png");
     charts::draw(
         &chart,

@@ -1,15 +1,18 @@
-//! The command line: one file per subcommand.
+//! The command line: one file per subcommand, the flags they share in [`args`].
 
+mod args;
 mod convert;
 mod demo;
 mod embed;
 mod eval;
 mod lr_find;
 mod predict;
+mod summary;
 mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use pretune::DeviceSpec;
 
 /// Pretrain a network once, fine-tune it for your task with few labels.
 ///
@@ -23,15 +26,19 @@ use clap::{Parser, Subcommand};
 ///   pretune predict  --model runs/target shoe.png
 ///   pretune import   --arch resnet18 --weights resnet18.pth --out runs/resnet18
 ///
-/// Exit codes: 0 success, 1 failure, 2 bad input (a file, a flag or a checkpoint).
+/// Exit codes: 0 success, 1 failure, 2 bad input (a file, a flag or a checkpoint),
+/// 130 stopped by Ctrl-C (the run can be resumed).
 #[derive(Debug, Parser)]
 #[command(name = "pretune", version, verbatim_doc_comment, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// CPU threads for tensor work [default: all cores].
-    #[arg(long, global = true)]
-    threads: Option<usize>,
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    /// Where to compute: cpu.
+    #[arg(long, global = true, default_value_t = DeviceSpec::Cpu)]
+    device: DeviceSpec,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,7 +58,7 @@ enum Command {
     LrFind(lr_find::LrFindArgs),
     /// Classify image files (PNG/JPEG) or texts with a checkpoint.
     Predict(predict::PredictArgs),
-    /// Turn PyTorch weights (torchvision's, or the seed's Net) into a pretune checkpoint.
+    /// Turn PyTorch weights (torchvision's, or the seed's CNN) into a pretune checkpoint.
     Import(convert::ImportArgs),
     /// Write a checkpoint as PyTorch weights (torchvision names) that load_state_dict accepts.
     Export(convert::ExportArgs),
@@ -62,35 +69,23 @@ enum Command {
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Some(n) = cli.threads {
-        if n == 0 {
-            crate::bail_input!("--threads must be at least 1");
-        }
         // Flex and gemm use rayon's global pool; it must be sized before the first tensor op.
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
+            .num_threads(n.into())
             .build_global()
             .ok();
     }
+    let device = cli.device;
     match cli.command {
-        Command::Demo(args) => demo::run(args),
-        Command::Pretrain(args) => args.run(train::pretrain),
-        Command::Finetune(args) => args.run(train::finetune),
-        Command::Eval(args) => eval::run(args),
-        Command::Resume(args) => train::resume(args),
-        Command::LrFind(args) => lr_find::run(args),
-        Command::Predict(args) => predict::run(args),
-        Command::Import(args) => convert::import(args),
-        Command::Export(args) => convert::export(args),
-        Command::Embed(args) => embed::run(args),
+        Command::Demo(args) => demo::run(args, device),
+        Command::Pretrain(args) => args.run(device, train::pretrain),
+        Command::Finetune(args) => args.run(device, train::finetune),
+        Command::Resume(args) => train::resume(args, device),
+        Command::Eval(args) => eval::run(args, device),
+        Command::LrFind(args) => lr_find::run(args, device),
+        Command::Predict(args) => predict::run(args, device),
+        Command::Import(args) => convert::import(args, device),
+        Command::Export(args) => convert::export(args, device),
+        Command::Embed(args) => embed::run(args, device),
     }
-}
-
-/// A two-column table of facts, for the end of a command.
-fn facts_table(rows: &[(&str, String)]) -> comfy_table::Table {
-    let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    for (k, v) in rows {
-        table.add_row(vec![k.to_string(), v.clone()]);
-    }
-    table
 }

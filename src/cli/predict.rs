@@ -8,12 +8,14 @@ use burn::prelude::*;
 use clap::Args;
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoint, ModelInput, torch, write_atomic};
-use crate::data::text::TextSet;
-use crate::data::{ImageSet, folder};
-use crate::models::{Input, Task};
-use crate::text::TextExamples;
-use crate::{bail_input, infer, input_error, training_device};
+use pretune::checkpoint::Checkpoint;
+use pretune::data::examples::TextExamples;
+use pretune::data::texts::TextSet;
+use pretune::data::{ImageSet, ModelInput, folder};
+use pretune::fs::write_atomic;
+use pretune::interop::torch;
+use pretune::models::{Classifier, Input, Task};
+use pretune::{DeviceSpec, bail_input, infer, input_error};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -27,14 +29,14 @@ pub struct PredictArgs {
         conflicts_with = "tensor",
         value_name = "IMAGE|TEXT"
     )]
-    pub images: Vec<PathBuf>,
+    pub inputs: Vec<PathBuf>,
     /// Text models: also classify every non-blank line of this file.
     #[arg(long, value_name = "FILE", conflicts_with = "tensor")]
     pub file: Option<PathBuf>,
-    /// How many of the most likely classes to show per image.
+    /// How many of the most likely classes to show per input.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
-    /// Print JSON (one object per image) instead of text.
+    /// Print JSON (one object per input) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Instead of images: a safetensors file with a float tensor `input` (N×C×H×W, already
@@ -55,9 +57,9 @@ struct Prediction {
     top: Vec<(String, f32)>,
 }
 
-pub fn run(args: PredictArgs) -> Result<()> {
+pub fn run(args: PredictArgs, device: DeviceSpec) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
-    let model = ckpt.load_model(&training_device())?;
+    let model = ckpt.load_model(&device.device())?;
     if let (Some(input), Some(out)) = (&args.tensor, &args.raw_logits) {
         return raw_logits(&ckpt, model, input, out);
     }
@@ -79,20 +81,20 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 height: input.height,
                 width: input.width,
                 pixels: Vec::new(),
-                labels: vec![0; args.images.len()],
+                labels: vec![0; args.inputs.len()],
                 class_names: class_names.clone(),
             };
-            for path in &args.images {
+            for path in &args.inputs {
                 set.pixels
                     .extend_from_slice(&folder::decode(path, input.dims())?);
             }
-            let probs = infer::probabilities(&model, &set.normalized(&input.normalization));
-            let names = args.images.iter().map(|p| p.display().to_string());
+            let probs = infer::probabilities(&model, &set.normalized(&input.normalization))?;
+            let names = args.inputs.iter().map(|p| p.display().to_string());
             (names.collect::<Vec<_>>(), probs, false)
         }
         ModelInput::Text(_) => {
             let mut texts: Vec<String> = args
-                .images
+                .inputs
                 .iter()
                 .map(|t| t.to_string_lossy().into_owned())
                 .collect();
@@ -118,7 +120,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 tokenizer,
                 masked: false,
             };
-            let probs = infer::probabilities(&model, &examples);
+            let probs = infer::probabilities(&model, &examples)?;
             (set.texts, probs, true)
         }
     };
@@ -159,7 +161,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
 }
 
 /// `--tensor IN --raw-logits OUT`: the model's logits for already-normalised inputs.
-fn raw_logits(ckpt: &Checkpoint, model: crate::Classifier, input: &Path, out: &Path) -> Result<()> {
+fn raw_logits(ckpt: &Checkpoint, model: Classifier, input: &Path, out: &Path) -> Result<()> {
     let mut tensors = torch::read_tensors(input)?;
     let Some(data) = tensors.remove("input") else {
         bail_input!(
@@ -186,7 +188,7 @@ fn raw_logits(ckpt: &Checkpoint, model: crate::Classifier, input: &Path, out: &P
             shape[2],
             shape[3]
         )
-    })?;
+    })??;
     let dims = logits.dims().to_vec();
     let values: Vec<f32> = logits
         .into_data()

@@ -5,21 +5,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::Result;
-use burn::module::Module;
+use anyhow::{Context, Result};
 use clap::Args;
+use pretune::checkpoint::{self, Lineage, Meta, Run};
+use pretune::data::TrainingData;
+use pretune::data::{DataSpec, InputSpec, ModelInput, Normalization, TextInput, TextTokenizer};
+use pretune::models::{self, ArchInfo, Classifier, ModelOptions, Task, bert};
+use pretune::train::observe::{Display, Interrupt, MetricsLog, ResumeSaver};
+use pretune::train::{
+    self, FinetuneOptions, Frozen, Interrupted, Keep, Phase, Plan, RunKind, Score, Strategy, state,
+};
+use pretune::{DeviceSpec, bail_input, input_error, interop};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{
-    self, Checkpoint, DataRecord, InputSpec, Lineage, Meta, ModelInput, TextInput,
-};
-use crate::data::{DataSpec, Dataset, Normalization, TrainingData};
-use crate::models::{self, ArchInfo, Classifier, ModelOptions, Task, bert};
-use crate::text::TextTokenizer;
-use crate::train::{
-    self, FinetuneOptions, Frozen, Phase, Recipe, RunKind, RunOptions, StateFile, Strategy, state,
-};
-use crate::{bail_input, input_error, training_device};
+use super::args::{ModelArgs, RecipeArgs, SaveArgs, TextArgs, check_out, clear_run};
 
 /// The resume state's file name inside the output directory; removed when the run completes.
 pub const STATE_FILE: &str = "resume.state";
@@ -69,10 +68,10 @@ impl<A: clap::FromArgMatches> clap::FromArgMatches for Resumable<A> {
 
 impl<A> Resumable<A> {
     /// Continue the run, or start it with `start`.
-    pub fn run(self, start: fn(A) -> Result<()>) -> Result<()> {
+    pub fn run(self, device: DeviceSpec, start: fn(A, DeviceSpec) -> Result<()>) -> Result<()> {
         match self {
-            Resumable::Resume(dir) => resume(ResumeArgs { dir }),
-            Resumable::Start(args) => start(args),
+            Resumable::Resume(dir) => resume(ResumeArgs { dir }, device),
+            Resumable::Start(args) => start(args, device),
         }
     }
 }
@@ -80,7 +79,7 @@ impl<A> Resumable<A> {
 #[derive(Debug, Args)]
 pub struct PretrainArgs {
     /// Architecture to train: cnn (the classic small CNN for 28x28 grayscale), resnet18/34/50/
-    /// 101/152, vgg11/16/19 (and _bn), inception_v3.
+    /// 101/152, vgg11/16/19 (and _bn), inception_v3, bert-mini, bert-small.
     #[arg(long, default_value = "cnn")]
     pub model: String,
     /// What to learn: the classes of the data, or (text models) to fill in masked tokens, BERT's
@@ -88,23 +87,26 @@ pub struct PretrainArgs {
     #[arg(long, value_enum, default_value_t = Task::Classify)]
     pub task: Task,
     #[command(flatten)]
-    pub options: ModelOptions,
+    pub layout: ModelArgs,
     #[command(flatten)]
-    pub text: TextOptions,
+    pub text: TextArgs,
     #[command(flatten)]
     pub data: DataSpec,
     /// Checkpoint directory to write (model.safetensors, pretune.json, metrics.jsonl).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the run in --out if there is one.
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
-    pub recipe: Recipe,
+    pub recipe: RecipeArgs,
     #[command(flatten)]
     pub saving: SaveArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// Checkpoint directory whose backbone to start from.
+    /// Checkpoint directory whose backbone to start from (or a Hugging Face BERT directory).
     #[arg(long)]
     pub from: PathBuf,
     /// Expected architecture of the checkpoint (checked; by default whatever it holds).
@@ -115,8 +117,11 @@ pub struct FinetuneArgs {
     /// Checkpoint directory to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the run in --out if there is one (never the --from checkpoint).
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
-    pub recipe: Recipe,
+    pub recipe: RecipeArgs,
     #[command(flatten)]
     pub strategy: FinetuneOptions,
     /// Run the frozen backbone on every batch instead of caching its features once.
@@ -124,14 +129,6 @@ pub struct FinetuneArgs {
     pub no_feature_cache: bool,
     #[command(flatten)]
     pub saving: SaveArgs,
-}
-
-/// How often the resume state is saved (always after every epoch).
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
-pub struct SaveArgs {
-    /// Also save the resume state every N optimisation steps.
-    #[arg(long, value_name = "N")]
-    pub save_every: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -151,17 +148,6 @@ struct RunDescription {
     tokenizer: Option<String>,
 }
 
-/// How a text model new to the world reads: its vocabulary and length.
-#[derive(Debug, Clone, Args)]
-pub struct TextOptions {
-    /// Text models from scratch: size of the WordPiece vocabulary learned from the training texts.
-    #[arg(long, default_value_t = 8000)]
-    pub vocab_size: usize,
-    /// Text models from scratch: longest input in tokens (longer texts are truncated).
-    #[arg(long, default_value_t = 128)]
-    pub max_length: usize,
-}
-
 /// A freshly initialised model of `arch` for a run on `data`, with what it reads: images of the
 /// architecture's shape normalised with the training data's statistics, or texts through a
 /// WordPiece vocabulary learned from the training texts.
@@ -173,70 +159,96 @@ pub(super) struct Fresh {
     pub sets: TrainingData,
 }
 
-pub(super) fn fresh(
-    arch: &'static ArchInfo,
-    task: Task,
-    options: &ModelOptions,
-    data: &DataSpec,
-    text: &TextOptions,
-    seed: u64,
-    device: &burn::prelude::Device,
-) -> Result<Fresh> {
-    let mut options = options.clone();
-    if task == Task::Mlm && !arch.text {
-        bail_input!(
-            "--task mlm: masked language modelling needs a text model (bert-mini, bert-small), not {}",
-            arch.name
-        );
-    }
-    let (sets, input, tokenizer) = if arch.text {
-        if !(2..=512).contains(&text.max_length) || text.vocab_size < 100 {
-            bail_input!("--max-length must be 2 to 512 and --vocab-size at least 100");
-        }
-        let sets = data.load(None, seed)?;
-        let Dataset::Texts(train) = &sets.train else {
-            unreachable!("text data was asked for")
-        };
-        let tokenizer =
-            TextTokenizer::train_wordpiece(&train.texts, text.vocab_size, text.max_length)?;
-        options.bert = Some(bert::preset(arch.name, tokenizer.vocab_size()).ok_or_else(|| {
-            input_error!(
-                "--model {}: a model of a given config; train bert-mini or bert-small from scratch, \
-                 or finetune --from a Hugging Face model directory",
+/// The model pretraining starts from, checked against the flags before any data is read.
+pub(super) struct FreshPlan<'a> {
+    pub arch: &'static ArchInfo,
+    pub task: Task,
+    pub options: ModelOptions,
+    pub text: &'a TextArgs,
+}
+
+impl FreshPlan<'_> {
+    pub fn new<'a>(
+        model: &str,
+        task: Task,
+        layout: &ModelArgs,
+        text: &'a TextArgs,
+    ) -> Result<FreshPlan<'a>> {
+        let arch = models::arch(model)?;
+        if task == Task::Mlm && !arch.is_text() {
+            bail_input!(
+                "--task mlm: masked language modelling needs a text model (bert-mini, bert-small), not {}",
                 arch.name
-            )
-        })?);
-        let input = ModelInput::Text(TextInput {
-            max_length: text.max_length,
-        });
-        (sets, input, Some(tokenizer))
-    } else {
-        arch.check(&options)?;
-        let [channels, height, width] = arch.input_for(&options);
-        let sets = data.load(Some([channels, height, width]), seed)?;
-        let normalization =
-            Normalization::of(sets.train.images().expect("image data was asked for"));
-        let input = ModelInput::Image(InputSpec {
-            channels,
-            height,
-            width,
-            normalization,
-        });
-        (sets, input, None)
-    };
-    let outputs = match &tokenizer {
-        Some(t) if task == Task::Mlm => t.vocab_size(),
-        _ => classes(&sets, data)?,
-    };
-    device.seed(seed);
-    let model = Classifier::new(arch, &options, outputs, device);
-    Ok(Fresh {
-        model,
-        options,
-        input,
-        tokenizer,
-        sets,
-    })
+            );
+        }
+        if arch.is_text() && bert::preset(arch.name, 0).is_none() {
+            bail_input!(
+                "--model {}: a model of a given config; train bert-mini or bert-small from \
+                 scratch, or finetune --from a Hugging Face model directory",
+                arch.name
+            );
+        }
+        let options = layout.options();
+        if !arch.is_text() {
+            arch.check(&options)?;
+        }
+        Ok(FreshPlan {
+            arch,
+            task,
+            options,
+            text,
+        })
+    }
+
+    /// Load the data and build the model.
+    pub fn build(
+        self,
+        data: &DataSpec,
+        seed: u64,
+        device: &burn::prelude::Device,
+    ) -> Result<Fresh> {
+        let mut options = self.options;
+        let (sets, input, tokenizer) = match self.arch.input_for(&options) {
+            None => {
+                let sets = data.load(None, seed)?;
+                let texts = sets.train.texts().expect("text data was asked for");
+                let max_length = self.text.max_length.into();
+                let tokenizer = TextTokenizer::train_wordpiece(
+                    &texts.texts,
+                    self.text.vocab_size as usize,
+                    max_length,
+                )?;
+                options.bert = bert::preset(self.arch.name, tokenizer.vocab_size());
+                let input = ModelInput::Text(TextInput { max_length });
+                (sets, input, Some(tokenizer))
+            }
+            Some([channels, height, width]) => {
+                let sets = data.load(Some([channels, height, width]), seed)?;
+                let normalization =
+                    Normalization::of(sets.train.images().expect("image data was asked for"));
+                let input = ModelInput::Image(InputSpec {
+                    channels,
+                    height,
+                    width,
+                    normalization,
+                });
+                (sets, input, None)
+            }
+        };
+        let outputs = match &tokenizer {
+            Some(t) if self.task == Task::Mlm => t.vocab_size(),
+            _ => classes(&sets, data)?,
+        };
+        device.seed(seed);
+        let model = Classifier::new(self.arch, &options, outputs, device);
+        Ok(Fresh {
+            model,
+            options,
+            input,
+            tokenizer,
+            sets,
+        })
+    }
 }
 
 /// The number of classes of the training data, which a classifier needs at least 2 of.
@@ -251,24 +263,18 @@ fn classes(sets: &TrainingData, data: &DataSpec) -> Result<usize> {
     Ok(n)
 }
 
-pub fn pretrain(mut args: PretrainArgs) -> Result<()> {
-    let arch = models::arch(&args.model)?;
-    args.recipe = args.recipe.resolved(match arch.text {
-        true => RunKind::TextFromScratch,
-        false => RunKind::Images,
+pub fn pretrain(args: PretrainArgs, device: DeviceSpec) -> Result<()> {
+    let plan = FreshPlan::new(&args.model, args.task, &args.layout, &args.text)?;
+    check_out(&args.out, args.overwrite, None)?;
+    let recipe = args.recipe.resolve(if plan.arch.is_text() {
+        RunKind::TextFromScratch
+    } else {
+        RunKind::Images
     });
-    args.recipe.validate()?;
-    let device = training_device();
-    let f = fresh(
-        arch,
-        args.task,
-        &args.options,
-        &args.data,
-        &args.text,
-        args.recipe.seed,
-        &device,
-    )?;
-    let on = match args.task {
+    let (arch, task) = (plan.arch, plan.task);
+    let data = args.data.with_absolute_path();
+    let f = plan.build(&data, recipe.seed, &device.device())?;
+    let on = match task {
         Task::Classify => f.sets.describe(),
         // The texts' topics do not matter to a masked language model.
         Task::Mlm => format!(
@@ -280,21 +286,21 @@ pub fn pretrain(mut args: PretrainArgs) -> Result<()> {
     };
     println!(
         "pretrain {} on {on} for {} epochs",
-        arch.name, args.recipe.epochs
+        arch.name, recipe.epochs
     );
-    let meta = pending_meta(
-        "pretrain",
-        args.task,
+    let meta = Meta::for_run(Run {
+        stage: "pretrain",
+        task,
         arch,
-        f.options,
-        f.input,
-        &f.sets,
-        &args.data,
-        &args.recipe,
-        None,
-        vec![Phase::all(args.recipe.epochs)],
-        None,
-    );
+        model_options: f.options,
+        input: f.input,
+        data: &data,
+        sets: &f.sets,
+        recipe: &recipe,
+        strategy: None,
+        phases: vec![Phase::all(recipe.epochs)],
+        lineage: None,
+    });
     let run = RunDescription {
         meta,
         no_feature_cache: false,
@@ -308,16 +314,17 @@ pub fn pretrain(mut args: PretrainArgs) -> Result<()> {
     execute(run, f.model, f.sets, &args.out, None)
 }
 
-pub fn finetune(mut args: FinetuneArgs) -> Result<()> {
-    let parent = Checkpoint::open(&args.from)?;
-    args.recipe = args.recipe.resolved(match parent.arch.text {
-        true if args.strategy.strategy == Strategy::Lora => RunKind::TextLora,
-        true => RunKind::TextFinetune,
-        false => RunKind::Images,
+pub fn finetune(args: FinetuneArgs, device: DeviceSpec) -> Result<()> {
+    check_out(&args.out, args.overwrite, Some(&args.from))?;
+    let parent = interop::open_model(&args.from, &device.device())?;
+    let text = parent.arch.is_text();
+    let recipe = args.recipe.resolve(match args.strategy.strategy {
+        Strategy::Lora if text => RunKind::TextLora,
+        _ if text => RunKind::TextFinetune,
+        _ => RunKind::Images,
     });
-    args.recipe.validate()?;
-    let phases = args.strategy.plan(args.recipe.epochs, parent.arch.stages)?;
-    if args.strategy.strategy == Strategy::Lora && !parent.arch.text {
+    let phases = args.strategy.plan(recipe.epochs, parent.arch.stages)?;
+    if args.strategy.strategy == Strategy::Lora && !text {
         bail_input!(
             "--strategy lora adapts a text model's attention; {} is an image model (try \
              linear-probe or freeze-then-unfreeze)",
@@ -335,41 +342,43 @@ pub fn finetune(mut args: FinetuneArgs) -> Result<()> {
     }
     // The backbone learned on inputs prepared the parent's way; keep feeding it that way.
     let input = parent.meta.input.clone();
-    let sets = args.data.load(input.dims(), args.recipe.seed)?;
-    let device = training_device();
-    device.seed(args.recipe.seed);
-    let num_classes = classes(&sets, &args.data)?;
-    let (model, loaded) = parent.load_backbone(num_classes, &device)?;
+    let data = args.data.with_absolute_path();
+    let sets = data.load(input.dims(), recipe.seed)?;
+    let burn_device = device.device();
+    burn_device.seed(recipe.seed);
+    let num_classes = classes(&sets, &data)?;
+    let (model, loaded) = parent.load_backbone(num_classes, &burn_device)?;
     println!(
         "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
         parent.arch.name,
         args.from.display(),
         loaded.len(),
-        model.backbone.num_params(),
+        burn::module::Module::num_params(&model.backbone),
         parent.arch.features_for(&parent.meta.model_options),
     );
-    let plan: Vec<String> = phases
+    let steps: Vec<String> = phases
         .iter()
         .map(|p| format!("{} epoch(s) {}", p.epochs, p.name))
         .collect();
-    println!("training on {}: {}", sets.describe(), plan.join(", then "));
+    println!("training on {}: {}", sets.describe(), steps.join(", then "));
     let lineage = Lineage {
         parent: args.from.display().to_string(),
-        parent_weights_sha256: parent.weights_sha256(),
+        parent_absolute: Some(pretune::fs::canonical(&args.from)),
+        parent_weights_sha256: parent.sha256.clone(),
     };
-    let meta = pending_meta(
-        "finetune",
-        Task::Classify,
-        parent.arch,
-        parent.backbone_options(),
+    let meta = Meta::for_run(Run {
+        stage: "finetune",
+        task: Task::Classify,
+        arch: parent.arch,
+        model_options: parent.backbone_options(),
         input,
-        &sets,
-        &args.data,
-        &args.recipe,
-        Some(args.strategy.clone()),
+        data: &data,
+        sets: &sets,
+        recipe: &recipe,
+        strategy: Some(args.strategy.clone()),
         phases,
-        Some(lineage),
-    );
+        lineage: Some(lineage),
+    });
     let run = RunDescription {
         meta,
         no_feature_cache: args.no_feature_cache,
@@ -383,7 +392,23 @@ pub fn finetune(mut args: FinetuneArgs) -> Result<()> {
     execute(run, model, sets, &args.out, None)
 }
 
-pub fn resume(args: ResumeArgs) -> Result<()> {
+/// A fresh model of the run's architecture, the shape its resume state was saved in.
+fn model_for(meta: &Meta, device: &burn::prelude::Device) -> Result<Classifier> {
+    let arch = models::arch(&meta.architecture)?;
+    arch.check(&meta.model_options)?;
+    let model = Classifier::new(arch, &meta.model_options, meta.head_size(), device);
+    // A LoRA run saves its model with adapters: give the fresh one the same.
+    let lora = meta.phases.iter().find_map(|p| match p.frozen {
+        Frozen::Lora { rank, alpha } => Some((rank, alpha)),
+        _ => None,
+    });
+    Ok(match lora {
+        Some((rank, alpha)) => train::lora(model, rank, alpha),
+        None => model,
+    })
+}
+
+pub fn resume(args: ResumeArgs, device: DeviceSpec) -> Result<()> {
     let path = args.dir.join(STATE_FILE);
     if !path.is_file() {
         bail_input!(
@@ -391,41 +416,26 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
             args.dir.display()
         );
     }
-    let device = training_device();
-    let fresh = |run: &serde_json::Value| -> Result<Classifier> {
-        let meta: Meta = serde_json::from_value(run["meta"].clone())
-            .map_err(|e| input_error!("damaged run description: {e}"))?;
-        let arch = models::arch(&meta.architecture)?;
-        arch.check(&meta.model_options)?;
-        let model = Classifier::new(arch, &meta.model_options, meta.head_size(), &device);
-        // A LoRA run saves its model with adapters: give the fresh one the same.
-        Ok(
-            match meta.phases.iter().find_map(|p| match p.frozen {
-                Frozen::Lora { rank, alpha } => Some((rank, alpha)),
-                _ => None,
-            }) {
-                Some((rank, alpha)) => train::lora(model, rank, alpha),
-                None => model,
-            },
-        )
-    };
-    let snapshot = state::load(&path, fresh)?;
-    let run: RunDescription = serde_json::from_value(snapshot.run.clone())
-        .map_err(|e| input_error!("{}: damaged run description: {e}", path.display()))?;
+    let burn_device = device.device();
+    let snapshot = state::load(&path, |run: &RunDescription| {
+        model_for(&run.meta, &burn_device)
+    })?;
+    let run = snapshot.run;
     let (Some(data), Some(recipe)) = (&run.meta.data, &run.meta.recipe) else {
         bail_input!(
             "{}: damaged run description: no data or recipe",
             path.display()
         );
     };
+    // The absolute path recorded at the start: resuming works from any directory.
     let sets = data.spec.load(run.meta.input.dims(), recipe.seed)?;
-    if sets.train.class_names() != run.meta.class_names || sets.train.len() != data.train_images {
+    if sets.train.class_names() != run.meta.class_names || sets.train.len() != data.train_examples {
         bail_input!(
-            "{}: the data changed since the run started (classes or image count differ)",
-            data.spec.data.display()
+            "{}: the data changed since the run started (classes or example count differ)",
+            data.spec.path().display()
         );
     }
-    let p = &snapshot.progress;
+    let p = &snapshot.resume.progress;
     println!(
         "resuming {} in {} at epoch {}, step {}",
         run.meta.stage,
@@ -433,47 +443,7 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
         p.history.len() + 1,
         p.steps_done
     );
-    let model = snapshot.model.clone();
-    execute(run, model, sets, &args.dir, Some(snapshot))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn pending_meta(
-    stage: &str,
-    task: Task,
-    arch: &ArchInfo,
-    model_options: ModelOptions,
-    input: ModelInput,
-    sets: &TrainingData,
-    data: &DataSpec,
-    recipe: &Recipe,
-    strategy: Option<FinetuneOptions>,
-    phases: Vec<Phase>,
-    lineage: Option<Lineage>,
-) -> Meta {
-    Meta {
-        format_version: checkpoint::FORMAT_VERSION,
-        pretune_version: env!("CARGO_PKG_VERSION").to_string(),
-        stage: stage.to_string(),
-        architecture: arch.name.to_string(),
-        task,
-        model_options,
-        class_names: sets.train.class_names().to_vec(),
-        input,
-        data: Some(DataRecord {
-            spec: data.clone(),
-            train_images: sets.train.len(),
-            val_images: sets.val.len(),
-            skipped_images: sets.skipped,
-        }),
-        recipe: Some(recipe.clone()),
-        strategy,
-        phases,
-        history: vec![],
-        best_epoch: 0,
-        lineage,
-        weights_sha256: String::new(),
-    }
+    execute(run, snapshot.model, sets, &args.dir, Some(snapshot.resume))
 }
 
 /// Train (saving resume state as it goes), save the checkpoint, print the summary.
@@ -482,13 +452,13 @@ fn execute(
     model: Classifier,
     sets: TrainingData,
     out: &Path,
-    resume: Option<state::Snapshot>,
+    resume: Option<state::Resume>,
 ) -> Result<()> {
-    if run.saving.save_every == Some(0) {
-        bail_input!("--save-every must be at least 1");
-    }
     std::fs::create_dir_all(out)
         .map_err(|e| input_error!("{}: cannot create the output directory: {e}", out.display()))?;
+    if resume.is_none() {
+        clear_run(out)?;
+    }
     // Ctrl-C stops after the current step, saves the resume state and says how to continue.
     static INTERRUPT: AtomicBool = AtomicBool::new(false);
     let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::SeqCst));
@@ -498,27 +468,27 @@ fn execute(
         (Some(json), ModelInput::Text(t)) => Some(TextTokenizer::from_json(json, t.max_length)?),
         _ => None,
     };
-    let log = out.join("metrics.jsonl");
-    let state_path = out.join(STATE_FILE);
-    let options = RunOptions {
-        metrics_log: Some(&log),
-        no_feature_cache: run.no_feature_cache,
-        state: Some(StateFile {
-            path: &state_path,
-            run: serde_json::to_value(&run)?,
-        }),
-        save_every: run.saving.save_every,
-        resume,
-        interrupt: Some(&INTERRUPT),
-        perplexity: run.meta.task == Task::Mlm,
-        ..Default::default()
+    let mlm = run.meta.task == Task::Mlm;
+    let history = resume.as_ref().map_or(&[][..], |r| &r.progress.history[..]);
+    let mut display = Display::new(mlm);
+    let mut log = MetricsLog::create(&out.join("metrics.jsonl"), history)?;
+    let mut saver = ResumeSaver {
+        path: out.join(STATE_FILE),
+        run: serde_json::to_value(&run)?,
+        every: run.saving.save_every,
     };
+    let mut interrupt = Interrupt(&INTERRUPT);
     let mut meta = run.meta;
-    let recipe = meta.recipe.clone().expect("a training run has a recipe");
+    let recipe = meta.recipe.clone().context("a training run has a recipe")?;
+    let plan = Plan {
+        recipe,
+        phases: meta.phases.clone(),
+        keep: Keep::Best(if mlm { Score::Loss } else { Score::Accuracy }),
+        feature_cache: !run.no_feature_cache,
+    };
     let train_examples = meta
         .input
         .examples(&sets.train, tokenizer.as_ref(), meta.task)?;
-    let unit = train_examples.noun();
     let val_examples = match sets.val.is_empty() {
         true => None,
         false => Some(
@@ -526,93 +496,27 @@ fn execute(
                 .examples(&sets.val, tokenizer.as_ref(), meta.task)?,
         ),
     };
-    let outcome = match train::fit(
+    let outcome = train::fit(
         model,
         train_examples.as_ref(),
         val_examples.as_deref(),
-        &recipe,
-        &meta.phases,
-        &options,
-    ) {
-        Err(e) if e.is::<train::Interrupted>() => {
-            eprintln!("{e}\ncontinue with: pretune resume {}", out.display());
-            std::process::exit(130);
-        }
-        other => other?,
-    };
+        &plan,
+        &mut [&mut display, &mut log, &mut saver, &mut interrupt],
+        resume,
+    )
+    .map_err(|e| match e.is::<Interrupted>() {
+        true => e.context(format!("continue with: pretune resume {}", out.display())),
+        false => e,
+    })?;
     meta.history = outcome.history;
     meta.best_epoch = outcome.best_epoch;
     drop((train_examples, val_examples));
     checkpoint::save(out, &outcome.model, &mut meta, tokenizer.as_ref())?;
-    let _ = std::fs::remove_file(&state_path);
-
-    let best = &meta.history[meta.best_epoch - 1];
-    let seconds = started.elapsed().as_secs_f64();
-    let train_rate = meta
-        .history
-        .iter()
-        .map(|r| r.images_per_second)
-        .sum::<f64>()
-        / meta.history.len() as f64;
-    let pct = |x: Option<f64>| x.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-    let skipped: usize = meta.history.iter().map(|r| r.skipped_steps).sum();
-    let noun = match sets.train {
-        Dataset::Images(_) => "images",
-        Dataset::Texts(_) => "texts",
-    };
-    let learns = match meta.task {
-        Task::Classify => format!("{} classes", meta.class_names.len()),
-        Task::Mlm => format!("masked tokens of a {}-token vocabulary", meta.head_size()),
-    };
-    let mut facts = vec![
-        ("checkpoint", out.display().to_string()),
-        (
-            "model",
-            format!(
-                "{} ({} params), {learns}",
-                meta.architecture,
-                outcome.model.num_params(),
-            ),
-        ),
-        (
-            "kept epoch",
-            format!("{} of {}", meta.best_epoch, meta.history.len()),
-        ),
-        (
-            noun,
-            format!(
-                "{} train, {} val{}",
-                sets.train.len(),
-                sets.val.len(),
-                match sets.skipped {
-                    0 => String::new(),
-                    n => format!(", {n} unreadable skipped"),
-                }
-            ),
-        ),
-    ];
-    match meta.task {
-        Task::Classify => facts.extend([
-            ("train accuracy", pct(Some(best.train_accuracy))),
-            ("val accuracy", pct(best.val_accuracy)),
-        ]),
-        Task::Mlm => facts.extend([
-            ("train perplexity", format!("{:.1}", best.train_loss.exp())),
-            (
-                "val perplexity",
-                best.val_loss
-                    .map_or("-".into(), |l| format!("{:.1}", l.exp())),
-            ),
-            ("val masked-token accuracy", pct(best.val_accuracy)),
-        ]),
-    }
-    facts.push((
-        "time",
-        format!("{seconds:.1} s ({train_rate:.0} train {unit}/s)"),
-    ));
-    if skipped > 0 {
-        facts.push(("non-finite steps skipped", skipped.to_string()));
-    }
-    println!("{}", super::facts_table(&facts));
+    let _ = std::fs::remove_file(&saver.path);
+    let params = burn::module::Module::num_params(&outcome.model);
+    println!(
+        "{}",
+        super::summary::training(&meta, params, &sets, out, started.elapsed().as_secs_f64())
+    );
     Ok(())
 }

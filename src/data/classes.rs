@@ -6,6 +6,10 @@ use anyhow::Result;
 
 use crate::{bail_input, input_error};
 
+/// The most classes a dataset may have. Every reader checks labels against it before
+/// allocating per-class storage: a CSV label of 4,000,000,000 is a typo, not 4 billion classes.
+pub const MAX_CLASSES: usize = 100_000;
+
 /// Class names listed one per line in a text file (blank lines ignored).
 pub fn read_names(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
@@ -37,11 +41,13 @@ pub fn relabel(
 }
 
 /// Parse a class list such as `0-4`, `5,7,9` or `Sandal,Bag` (names match case-insensitively)
-/// against `names`, returning class indices in the order given. `all` (or an empty spec)
-/// selects every class.
+/// against `names`, returning class indices in the order given. `all` selects every class.
 pub fn parse_classes(spec: &str, names: &[String]) -> Result<Vec<usize>> {
     let spec = spec.trim();
-    if spec.is_empty() || spec.eq_ignore_ascii_case("all") {
+    if spec.is_empty() {
+        bail_input!("--classes is empty: give indices, ranges or names (e.g. 0-4), or `all`");
+    }
+    if spec.eq_ignore_ascii_case("all") {
         return Ok((0..names.len()).collect());
     }
     let mut out = Vec::new();
@@ -108,7 +114,7 @@ mod tests {
     use super::*;
 
     fn fashion() -> Vec<String> {
-        crate::data::FASHION_MNIST_CLASSES
+        crate::data::idx::FASHION_MNIST_CLASSES
             .iter()
             .map(|s| s.to_string())
             .collect()
@@ -137,5 +143,7 @@ mod tests {
         assert!(msg("1,1").contains("listed twice"));
         assert!(msg("4-2").contains("backwards"));
         assert!(msg("3").contains("at least 2"));
+        assert!(msg("").contains("--classes is empty"));
+        assert!(msg(" ").contains("--classes is empty"));
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
 
+use super::classes::MAX_CLASSES;
 use super::{ImageSet, Split};
 use crate::bail_input;
 
@@ -61,15 +62,23 @@ pub fn read_csv_images(path: &Path, split: Split) -> Result<ImageSet> {
         .flat_map(|r| &r[..n_values - 1])
         .fold(0f32, |m, &v| m.max(v))
         .max(1.0);
+    // Every row's label is checked, not only this split's: the class count comes from all.
+    for (i, row) in rows.iter().enumerate() {
+        let label = row[n_values - 1];
+        if label < 0.0 || label.fract() != 0.0 || label >= MAX_CLASSES as f32 {
+            bail_input!(
+                "{shown}:{}: label {label} is not a class index (0 to {})",
+                i + 1,
+                MAX_CLASSES - 1
+            );
+        }
+    }
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     for (i, row) in rows.iter().enumerate() {
         if (i % TEST_EVERY == 0) != (split == Split::Test) {
             continue;
         }
         let label = row[n_values - 1];
-        if label < 0.0 || label.fract() != 0.0 || label > 1000.0 {
-            bail_input!("{shown}:{}: label {label} is not a class index", i + 1);
-        }
         pixels.extend(
             row[..n_values - 1]
                 .iter()
@@ -127,6 +136,13 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("square")
+        );
+        // A label in the other split's rows is checked too, before any class is allocated.
+        std::fs::write(&p, "1,2,3,4,4000000000\n1,2,3,4,0\n").unwrap();
+        let msg = read_csv_images(&p, Split::Train).unwrap_err().to_string();
+        assert!(
+            msg.contains("bad.csv:1") && msg.contains("not a class index"),
+            "{msg}"
         );
     }
 }

@@ -6,11 +6,12 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
 
+use super::{ImageSet, Split, classes};
 use crate::bail_input;
 
 /// An n-dimensional array of bytes read from an IDX file.
@@ -20,6 +21,43 @@ pub struct IdxArray {
     pub dims: Vec<usize>,
     /// The values in row-major order.
     pub data: Vec<u8>,
+}
+
+/// Fashion-MNIST's class names, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// Datasets recognised by the sha256 of their label values (the data after the IDX header), so
+/// that a copy anywhere gets its class names, and no other data gets them by its path.
+const KNOWN_LABELS: [(&str, &[&str]); 2] = [
+    // Fashion-MNIST, train-labels-idx1-ubyte and t10k-labels-idx1-ubyte.
+    (
+        "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+        &FASHION_MNIST_CLASSES,
+    ),
+    (
+        "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+        &FASHION_MNIST_CLASSES,
+    ),
+];
+
+/// The class names of a known dataset with exactly these labels.
+fn known_dataset(labels: &[u8]) -> Option<&'static [&'static str]> {
+    let hash = crate::fs::sha256_hex(labels);
+    KNOWN_LABELS
+        .iter()
+        .find(|(h, _)| *h == hash)
+        .map(|(_, names)| *names)
 }
 
 /// Gzip streams expand at most ~1032× (deflate's limit); a header that claims more is lying.
@@ -149,6 +187,100 @@ pub fn encode_idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(data);
     out
+}
+
+/// Whether `dir` has the IDX images file of `split`.
+pub fn idx_dir_holds(dir: &Path, split: Split) -> bool {
+    let name = format!("{}-images-idx3-ubyte", idx_prefix(split));
+    dir.join(&name).is_file() || dir.join(format!("{name}.gz")).is_file()
+}
+
+fn idx_prefix(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    }
+}
+
+/// Load the `split` half of an IDX dataset directory (MNIST layout: `train-images-idx3-ubyte[.gz]`,
+/// `train-labels-idx1-ubyte[.gz]`, `t10k-…`).
+///
+/// Class names come from `classes.txt` in the directory (one per line) when present, else
+/// from a known dataset recognised by its labels (Fashion-MNIST), else `0..N`.
+pub fn load_idx_dir(dir: &Path, split: Split) -> Result<ImageSet> {
+    if !dir.is_dir() {
+        bail_input!(
+            "{}: not a directory (expected a dataset directory with IDX files such as train-images-idx3-ubyte.gz)",
+            dir.display()
+        );
+    }
+    let prefix = idx_prefix(split);
+    let images_path = find_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
+    let labels_path = find_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
+    let images = read_idx(&images_path, 3)?;
+    let labels = read_idx(&labels_path, 1)?;
+    let (n, height, width) = (images.dims[0], images.dims[1], images.dims[2]);
+    if labels.dims[0] != n {
+        bail_input!(
+            "{}: {} labels, but {} holds {n} images: the counts must agree",
+            labels_path.display(),
+            labels.dims[0],
+            images_path.display()
+        );
+    }
+    let known = known_dataset(&labels.data);
+    let labels: Vec<usize> = labels.data.iter().map(|&l| l as usize).collect();
+    let num_classes = labels.iter().max().map_or(0, |m| m + 1);
+    let class_names = class_names_for(dir, num_classes, known)?;
+    if let Some(bad) = labels.iter().position(|&l| l >= class_names.len()) {
+        bail_input!(
+            "{}: label {} at position {bad} is out of range: the dataset has {} classes",
+            labels_path.display(),
+            labels[bad],
+            class_names.len()
+        );
+    }
+    Ok(ImageSet {
+        channels: 1,
+        height,
+        width,
+        pixels: images.data,
+        labels,
+        class_names,
+    })
+}
+
+fn class_names_for(dir: &Path, num_classes: usize, known: Option<&[&str]>) -> Result<Vec<String>> {
+    let listed = dir.join("classes.txt");
+    if listed.is_file() {
+        let names = classes::read_names(&listed)?;
+        if names.len() < num_classes {
+            bail_input!(
+                "{}: names {} classes, but the labels go up to {}",
+                listed.display(),
+                names.len(),
+                num_classes - 1
+            );
+        }
+        return Ok(names);
+    }
+    Ok(match known {
+        Some(names) => names.iter().map(|s| s.to_string()).collect(),
+        None => (0..num_classes).map(|i| i.to_string()).collect(),
+    })
+}
+
+/// `dir/name`, or `dir/name.gz`, whichever exists.
+fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail_input!(
+        "{}: no {name} or {name}.gz in this directory",
+        dir.display()
+    )
 }
 
 #[cfg(test)]

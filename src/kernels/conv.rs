@@ -5,6 +5,13 @@
 
 use rayon::prelude::*;
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::flex::{Flex, FlexTensor};
+
+use super::{contiguous, dims4, tensor, values};
+
 /// Shapes of one convolution: input `[batch, channels, height, width]`, weight
 /// `[out_channels, channels, kernel…]`, symmetric zero padding, no dilation, one group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,6 +364,58 @@ pub fn backward(
         dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
     }
     (dx, dw)
+}
+
+pub(super) fn conv_shape(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> ConvShape {
+    let [batch, channels, height, width] = dims4(x);
+    let [out_channels, _, kh, kw] = dims4(weight);
+    ConvShape {
+        batch,
+        channels,
+        height,
+        width,
+        out_channels,
+        kernel: [kh, kw],
+        stride,
+        padding,
+    }
+}
+
+/// Backward step of [`CpuKernels::conv2d_nchw`]: the forward's input and weight are its state.
+#[derive(Debug)]
+pub(super) struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = (FlexTensor, FlexTensor, ConvShape);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, s) = ops.state;
+        let (dx, dw) = backward(
+            &s,
+            values(&x),
+            values(&weight),
+            values(&dy),
+            node_x.is_some(),
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, tensor(dx, dims4(&x)));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, tensor(dw, dims4(&weight)));
+        }
+        // Bias-free convolutions pass an untracked zero bias: no gradient to sum.
+        if let Some(node) = node_bias {
+            let db = bias_gradient(&s, values(&dy));
+            grads.register::<Flex>(node.id, tensor(db, [s.out_channels]));
+        }
+    }
 }
 
 #[cfg(test)]

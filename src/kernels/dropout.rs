@@ -5,6 +5,13 @@
 
 use rayon::prelude::*;
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::flex::Flex;
+
+use super::CpuKernels;
+
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 16;
 
@@ -34,6 +41,24 @@ pub fn apply(x: &[f32], prob: f64, seed: u64) -> Vec<f32> {
             }
         });
     out
+}
+
+/// Backward step of [`CpuKernels::dropout_hashed`]: the same mask applied to the gradient,
+/// regenerated from the seed.
+#[derive(Debug)]
+pub(super) struct DropoutBackward;
+
+impl Backward<Flex, 1> for DropoutBackward {
+    type State = (f64, u64);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (prob, seed) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, Flex::dropout_hashed(dy, prob, seed));
+        }
+    }
 }
 
 #[cfg(test)]

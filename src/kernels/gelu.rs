@@ -4,6 +4,11 @@
 
 use rayon::prelude::*;
 
+use burn::backend::TensorMetadata;
+use burn::backend::flex::FlexTensor;
+
+use super::{tensor, values};
+
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 15;
 
@@ -67,6 +72,10 @@ pub fn backward(x: &[f32], dy: &[f32]) -> Vec<f32> {
             }
         });
     out
+}
+
+pub(super) fn grad(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
+    tensor(backward(values(x), values(dy)), x.shape())
 }
 
 #[cfg(test)]

@@ -3,6 +3,15 @@
 
 use rayon::prelude::*;
 
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::flex::{Flex, FlexTensor};
+
+use super::{contiguous, dims4, tensor, values};
+
 /// Shapes of one max-pool: input `[batch, channels, height, width]`, symmetric padding (never
 /// chosen as a maximum), no dilation, output size rounded down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +184,45 @@ pub fn backward(s: &PoolShape, argmax: &[u32], dy: &[f32]) -> Vec<f32> {
             }
         });
     dx
+}
+
+pub(super) fn pool_shape(
+    x: &FlexTensor,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> PoolShape {
+    let [batch, channels, height, width] = dims4(x);
+    PoolShape {
+        batch,
+        channels,
+        height,
+        width,
+        kernel,
+        stride,
+        padding,
+    }
+}
+
+/// Backward step of [`CpuKernels::max_pool2d_nchw`]: where each window's maximum was.
+#[derive(Debug)]
+pub(super) struct PoolBackward;
+
+impl Backward<Flex, 1> for PoolBackward {
+    type State = (Arc<Vec<u32>>, PoolShape);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (argmax, s) = ops.state;
+        if let Some(node) = node_x {
+            let dx = backward(&s, &argmax, values(&dy));
+            grads.register::<Flex>(
+                node.id,
+                tensor(dx, [s.batch, s.channels, s.height, s.width]),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

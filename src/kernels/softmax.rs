@@ -6,6 +6,11 @@ use rayon::prelude::*;
 
 use super::gelu::exp;
 
+use burn::backend::TensorMetadata;
+use burn::backend::flex::FlexTensor;
+
+use super::{tensor, values};
+
 /// Rows per parallel task: about 32k elements.
 fn rows_per_task(row: usize) -> usize {
     (32 * 1024 / row.max(1)).max(1)
@@ -52,6 +57,14 @@ pub fn backward(y: &[f32], dy: &[f32], row: usize) -> Vec<f32> {
             }
         });
     out
+}
+
+pub(super) fn grad(y: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
+    let shape = y.shape();
+    tensor(
+        backward(values(y), values(dy), shape[shape.num_dims() - 1]),
+        shape,
+    )
 }
 
 #[cfg(test)]

@@ -72,6 +72,12 @@ impl BertConfig {
         if sizes.contains(&0) || sizes.iter().any(|&s| s > 1 << 20) {
             return Err("sizes must be between 1 and 2^20".into());
         }
+        if self.parameters() > 1 << 34 {
+            return Err(format!(
+                "describes {} parameters; at most 2^34 are supported",
+                self.parameters()
+            ));
+        }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
@@ -79,6 +85,25 @@ impl BertConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl BertConfig {
+    /// Parameters of the encoder this config describes (embeddings and layers; no pooler), so
+    /// that a config can be checked against its weights before anything is allocated.
+    pub fn parameters(&self) -> u128 {
+        let [v, h, l, i, p, t] = [
+            self.vocab_size,
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ]
+        .map(|x| x as u128);
+        let embeddings = (v + p + t) * h + 2 * h;
+        let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+        embeddings + l * layer
     }
 }
 

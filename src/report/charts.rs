@@ -8,7 +8,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::checkpoint::write_atomic;
+use pretune::fs::write_atomic;
 
 /// One line of a chart.
 pub struct Series {

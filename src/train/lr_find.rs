@@ -1,15 +1,12 @@
-//! The learning-rate range test (Smith 2015, fastai's `lr_find`): train briefly while the rate
-//! grows exponentially, watch the loss, suggest a rate a little below where it is lowest.
+//! The learning-rate range test (Smith 2015, fastai's `lr_find`): the training loop with a rate
+//! that grows exponentially, and an observer that watches the loss and stops when it explodes.
+//! A rate a little below where the loss is lowest is suggested.
 
 use anyhow::Result;
-use burn::nn::loss::CrossEntropyLossConfig;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use super::{Recipe, optimise, optimizer};
-use crate::data::batch::Examples;
+use super::{Control, Keep, Observer, Plan, Recipe, RunView, Schedule, fit};
+use crate::data::Examples;
 use crate::models::Classifier;
 
 /// What the range test saw.
@@ -23,10 +20,10 @@ pub struct LrFinding {
     pub suggestion: f64,
 }
 
-/// Run `steps` training steps with the rate going from `start` to `end` geometrically; stop early
-/// once the loss explodes (4× its lowest value).
+/// Run `steps` training steps of `recipe` with the rate going from `start` to `end`
+/// geometrically; stop early once the loss explodes (4× its lowest value).
 pub fn lr_find(
-    mut model: Classifier,
+    model: Classifier,
     train: &dyn Examples,
     recipe: &Recipe,
     start: f64,
@@ -36,48 +33,68 @@ pub fn lr_find(
     if !(start > 0.0 && end > start && steps >= 2) {
         crate::bail_input!("lr-find needs 0 < --start-lr < --end-lr and at least 2 --steps");
     }
-    let device = model.head.weight.device();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let mut optim = optimizer(recipe);
-    let mut rng = StdRng::seed_from_u64(recipe.seed ^ 0x5EED_0004);
-    let mut order: Vec<usize> = Vec::new();
-    let (mut points, mut avg, mut best) = (Vec::with_capacity(steps), 0.0, f64::INFINITY);
-    for i in 0..steps {
-        if order.len() < recipe.batch_size {
-            let mut epoch: Vec<usize> = (0..train.len()).collect();
-            epoch.shuffle(&mut rng);
-            order.extend(epoch);
-        }
-        let chunk: Vec<usize> = order.drain(..recipe.batch_size.min(order.len())).collect();
-        let lr = start * (end / start).powf(i as f64 / (steps - 1) as f64);
-        let batch = train.batch(&chunk, None, &device);
-        let logits = model.forward(batch.input);
-        let done = optimise(
-            model,
-            logits,
-            batch.targets,
-            &loss_fn,
-            &mut optim,
-            lr.into(),
-        );
-        model = done.model;
-        let loss = done.loss;
-        // Exponential moving average, debiased, as fastai does.
-        avg = 0.98 * avg + 0.02 * loss;
-        let smoothed = avg / (1.0 - 0.98f64.powi(i as i32 + 1));
-        if !smoothed.is_finite() || smoothed > 4.0 * best {
-            break;
-        }
-        best = best.min(smoothed);
-        points.push((lr, smoothed));
-    }
-    let min_loss_lr = points
+    let steps_per_epoch = train.len().div_ceil(recipe.batch_size).max(1);
+    let recipe = Recipe {
+        lr: start,
+        schedule: Schedule::Exponential {
+            ratio: end / start,
+            steps,
+        },
+        epochs: steps.div_ceil(steps_per_epoch),
+        patience: None,
+        // A loss that explodes is what the test looks for: the observer stops, not an error.
+        skip_nonfinite: true,
+        ..recipe.clone()
+    };
+    let mut finder = RangeTest {
+        steps,
+        points: Vec::with_capacity(steps),
+        average: 0.0,
+        lowest: f64::INFINITY,
+    };
+    fit(
+        model,
+        train,
+        None,
+        &Plan::all(recipe).keep(Keep::Last),
+        &mut [&mut finder],
+        None,
+    )?;
+    let min_loss_lr = finder
+        .points
         .iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map_or(start, |p| p.0);
     Ok(LrFinding {
-        points,
+        points: finder.points,
         min_loss_lr,
         suggestion: min_loss_lr / 10.0,
     })
+}
+
+/// Records the smoothed loss against the rate; stops after `steps` or when the loss explodes.
+struct RangeTest {
+    steps: usize,
+    points: Vec<(f64, f64)>,
+    average: f64,
+    lowest: f64,
+}
+
+impl Observer for RangeTest {
+    fn step(&mut self, run: &RunView) -> Result<Control> {
+        let i = self.points.len();
+        // Exponential moving average, debiased, as fastai does.
+        self.average = 0.98 * self.average + 0.02 * run.loss;
+        let smoothed = self.average / (1.0 - 0.98f64.powi(i as i32 + 1));
+        if !smoothed.is_finite() || smoothed > 4.0 * self.lowest {
+            return Ok(Control::Stop);
+        }
+        self.lowest = self.lowest.min(smoothed);
+        self.points.push((run.lr, smoothed));
+        Ok(if self.points.len() >= self.steps {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
+    }
 }

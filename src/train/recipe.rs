@@ -19,7 +19,7 @@ pub enum Optimizer {
 }
 
 /// How the learning rate moves through each phase of training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// `--lr` throughout (after the warm-up).
@@ -30,54 +30,41 @@ pub enum Schedule {
     Linear,
     /// fastai's one-cycle: cosine up from lr/25 over the first 25%, then cosine down to ~0.
     Onecycle,
+    /// The learning-rate range test's: from `--lr` up by `ratio` over `steps` steps,
+    /// geometrically (lr-find; not a training schedule).
+    #[value(skip)]
+    Exponential { ratio: f64, steps: usize },
 }
 
-/// Hyper-parameters shared by `pretrain` and `finetune`.
-#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
+/// Hyper-parameters of a run, every value resolved and checked (the command line builds one
+/// from its flags before any data is read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
-    /// Passes over the training data (all phases together).
-    #[arg(long, default_value_t = 3)]
+    /// Passes over the training data (all phases together), at least 1.
     pub epochs: usize,
-    /// Images per optimisation step.
-    #[arg(long, default_value_t = 64)]
+    /// Examples per optimisation step, at least 1.
     pub batch_size: usize,
-    /// Peak learning rate (of the head, when parts of the model learn at other rates)
-    /// [default: 1e-3; fine-tuning a text model 5e-5 as Hugging Face's Trainer, 5e-4 with LoRA].
-    #[arg(long)]
-    pub lr: Option<f64>,
-    #[arg(long, value_enum, default_value_t = Optimizer::Adamw)]
+    /// Peak learning rate (of the head, when parts of the model learn at other rates).
+    pub lr: f64,
     pub optimizer: Optimizer,
-    /// Momentum (sgd only).
-    #[arg(long, default_value_t = 0.9)]
+    /// Momentum (sgd only), in [0, 1).
     pub momentum: f64,
     /// Weight decay (decoupled for adamw, L2 for sgd); never applied to biases.
-    #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
-    /// [default: cosine; linear for text models, as Hugging Face's Trainer]
-    #[arg(long, value_enum)]
-    pub schedule: Option<Schedule>,
-    /// Epochs of linear learning-rate warm-up at the start of each phase (constant and cosine
-    /// schedules; fractions allowed).
-    #[arg(long, default_value_t = 0.1)]
+    pub schedule: Schedule,
+    /// Epochs of linear learning-rate warm-up at the start of each phase.
     pub warmup_epochs: f64,
-    /// Label smoothing of the cross-entropy loss [default: 0.1 as in timm's training recipes;
-    /// 0 for text models, as Hugging Face's Trainer].
-    #[arg(long)]
-    pub label_smoothing: Option<f64>,
+    /// Label smoothing of the cross-entropy loss, in [0, 1).
+    pub label_smoothing: f64,
     /// Clip the gradient's global L2 norm to this value.
-    #[arg(long, value_name = "NORM")]
     pub grad_clip: Option<f64>,
     /// Random augmentation of training images.
-    #[arg(long, value_enum, default_value_t = Augment::None)]
     pub augment: Augment,
-    /// Stop when validation accuracy has not improved for this many epochs.
-    #[arg(long, value_name = "EPOCHS")]
+    /// Stop when validation has not improved for this many epochs (at least 1).
     pub patience: Option<usize>,
     /// Seed for weight init, data split, order and augmentation: same seed + same data ⇒ same model.
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Skip (and count) optimisation steps whose loss is NaN or infinite instead of stopping.
-    #[arg(long)]
     #[serde(default)]
     pub skip_nonfinite: bool,
 }
@@ -85,8 +72,9 @@ pub struct Recipe {
 /// The kind of run a recipe's unset values are chosen for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
-    /// Images, or a text model trained from scratch.
+    /// An image model: timm-like defaults.
     Images,
+    /// A text model trained from scratch.
     TextFromScratch,
     /// Fine-tuning a pretrained text model: Hugging Face Trainer's recipe.
     TextFinetune,
@@ -94,111 +82,74 @@ pub enum RunKind {
     TextLora,
 }
 
-/// Learning rate, schedule and label smoothing of a `kind` of run when the command line leaves
-/// them unset.
-fn defaults_for(kind: RunKind) -> (f64, Schedule, f64) {
-    match kind {
-        RunKind::Images => (1e-3, Schedule::Cosine, 0.1),
-        RunKind::TextFromScratch => (1e-3, Schedule::Linear, 0.0),
-        RunKind::TextFinetune => (5e-5, Schedule::Linear, 0.0),
-        RunKind::TextLora => (5e-4, Schedule::Linear, 0.0),
+impl RunKind {
+    /// Learning rate, schedule and label smoothing of this kind of run when the command line
+    /// leaves them unset.
+    pub fn defaults(self) -> (f64, Schedule, f64) {
+        match self {
+            RunKind::Images => (1e-3, Schedule::Cosine, 0.1),
+            RunKind::TextFromScratch => (1e-3, Schedule::Linear, 0.0),
+            RunKind::TextFinetune => (5e-5, Schedule::Linear, 0.0),
+            RunKind::TextLora => (5e-4, Schedule::Linear, 0.0),
+        }
+    }
+}
+
+impl Default for Recipe {
+    /// The image recipe of the command line's defaults.
+    fn default() -> Self {
+        let (lr, schedule, label_smoothing) = RunKind::Images.defaults();
+        Recipe {
+            epochs: 3,
+            batch_size: 64,
+            lr,
+            optimizer: Optimizer::Adamw,
+            momentum: 0.9,
+            weight_decay: 0.01,
+            schedule,
+            warmup_epochs: 0.1,
+            label_smoothing,
+            grad_clip: None,
+            augment: Augment::None,
+            patience: None,
+            seed: 0,
+            skip_nonfinite: false,
+        }
     }
 }
 
 impl Recipe {
-    /// The recipe with every value the command line left unset chosen for `kind`: the timm-like
-    /// image recipe, or Hugging Face Trainer's for text (AdamW, linear decay after warm-up, no
-    /// label smoothing, 5e-5 when fine-tuning).
-    pub fn resolved(self, kind: RunKind) -> Recipe {
-        let (lr, schedule, label_smoothing) = defaults_for(kind);
-        Recipe {
-            lr: self.lr.or(Some(lr)),
-            schedule: self.schedule.or(Some(schedule)),
-            label_smoothing: self.label_smoothing.or(Some(label_smoothing)),
-            ..self
-        }
-    }
-
-    /// Peak learning rate (the image recipe's when unset).
-    pub fn lr(&self) -> f64 {
-        self.lr.unwrap_or(defaults_for(RunKind::Images).0)
-    }
-
-    pub fn schedule(&self) -> Schedule {
-        self.schedule.unwrap_or(defaults_for(RunKind::Images).1)
-    }
-
-    pub fn label_smoothing(&self) -> f64 {
-        self.label_smoothing
-            .unwrap_or(defaults_for(RunKind::Images).2)
-    }
-
-    /// Check the values a user can get wrong; messages name the flag.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        if self.epochs == 0 {
-            bail_input!("--epochs must be at least 1");
-        }
-        if self.batch_size == 0 {
-            bail_input!("--batch-size must be at least 1");
-        }
-        if !(self.lr().is_finite() && self.lr() > 0.0) {
-            bail_input!("--lr must be a positive number, got {}", self.lr());
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            bail_input!(
-                "--weight-decay must be 0 or more, got {}",
-                self.weight_decay
-            );
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            bail_input!("--momentum must be in [0, 1), got {}", self.momentum);
-        }
-        if !(self.warmup_epochs.is_finite() && self.warmup_epochs >= 0.0) {
-            bail_input!(
-                "--warmup-epochs must be 0 or more, got {}",
-                self.warmup_epochs
-            );
-        }
-        if !(0.0..1.0).contains(&self.label_smoothing()) {
-            bail_input!(
-                "--label-smoothing must be in [0, 1), got {}",
-                self.label_smoothing()
-            );
-        }
-        if self.grad_clip.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
-            bail_input!("--grad-clip must be a positive number");
-        }
-        if self.patience == Some(0) {
-            bail_input!("--patience must be at least 1");
-        }
-        Ok(())
-    }
-
     /// Learning-rate factor (of the phase's peak rate) at step `step` of a phase of `total` steps.
     pub fn lr_factor(&self, step: usize, steps_per_epoch: usize, total: usize) -> f64 {
         let cos_between = |from: f64, to: f64, t: f64| {
             to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
         };
-        if self.schedule() == Schedule::Onecycle {
-            // fastai defaults: pct_start 0.25, div 25, final div 1e5.
-            let up = ((total as f64) * 0.25).round().max(1.0);
-            let s = step as f64;
-            return if s < up {
-                cos_between(1.0 / 25.0, 1.0, s / up)
-            } else {
-                cos_between(
-                    1.0,
-                    1.0 / 25.0 / 1e4,
-                    (s - up) / (total as f64 - up).max(1.0),
-                )
-            };
+        match self.schedule {
+            Schedule::Onecycle => {
+                // fastai defaults: pct_start 0.25, div 25, final div 1e5.
+                let up = ((total as f64) * 0.25).round().max(1.0);
+                let s = step as f64;
+                return if s < up {
+                    cos_between(1.0 / 25.0, 1.0, s / up)
+                } else {
+                    cos_between(
+                        1.0,
+                        1.0 / 25.0 / 1e4,
+                        (s - up) / (total as f64 - up).max(1.0),
+                    )
+                };
+            }
+            Schedule::Exponential { ratio, steps } => {
+                return ratio.powf(step as f64 / steps.saturating_sub(1).max(1) as f64);
+            }
+            _ => {}
         }
         let warmup = (self.warmup_epochs * steps_per_epoch as f64).round() as usize;
         if step < warmup {
             return (step + 1) as f64 / warmup as f64;
         }
         let t = (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64;
-        match self.schedule() {
+        match self.schedule {
             Schedule::Cosine => cos_between(1.0, 0.0, t),
             Schedule::Linear => 1.0 - t,
             _ => 1.0,
@@ -206,25 +157,17 @@ impl Recipe {
     }
 }
 
-/// The command line's defaults, so they are written down once.
-fn defaults<T: clap::Args>() -> T {
-    #[derive(clap::Parser)]
-    struct Only<T: clap::Args> {
-        #[command(flatten)]
-        inner: T,
-    }
-    <Only<T> as clap::Parser>::parse_from(["pretune"]).inner
-}
-
-impl Default for Recipe {
-    fn default() -> Self {
-        defaults()
-    }
-}
-
 impl Default for FinetuneOptions {
     fn default() -> Self {
-        defaults()
+        FinetuneOptions {
+            strategy: Strategy::Full,
+            freeze_epochs: 1,
+            backbone_lr_mult: 0.1,
+            layer_decay: 1.0,
+            freeze_until: None,
+            lora_rank: 8,
+            lora_alpha: 16.0,
+        }
     }
 }
 
@@ -254,21 +197,21 @@ pub struct FinetuneOptions {
     #[arg(long, default_value_t = 1)]
     pub freeze_epochs: usize,
     /// Backbone learning rate as a fraction of the head's after unfreezing (freeze-then-unfreeze).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = positive)]
     pub backbone_lr_mult: f64,
     /// Layer-wise rate decay: each backbone stage learns at this fraction of the rate of the
     /// stage above it (1 = no decay).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = unit_interval)]
     pub layer_decay: f64,
     /// Keep the backbone's stages up to and including this one frozen throughout (e.g. `conv1`).
     #[arg(long, value_name = "STAGE")]
     pub freeze_until: Option<String>,
     /// Rank of the LoRA adapters (`--strategy lora`).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = rank)]
     #[serde(default = "lora_rank")]
     pub lora_rank: usize,
     /// LoRA scaling: adapters add (alpha / rank) · A·B to a weight.
-    #[arg(long, default_value_t = 16.0)]
+    #[arg(long, default_value_t = 16.0, value_parser = positive)]
     #[serde(default = "lora_alpha")]
     pub lora_alpha: f64,
 }
@@ -278,6 +221,32 @@ fn lora_rank() -> usize {
 }
 fn lora_alpha() -> f64 {
     16.0
+}
+
+/// A finite number above 0, for flags such as `--lr`.
+pub fn positive(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(x.is_finite() && x > 0.0) {
+        return Err(format!("{x} is not a positive number"));
+    }
+    Ok(x)
+}
+
+/// A number in (0, 1], for `--layer-decay`.
+fn unit_interval(s: &str) -> Result<f64, String> {
+    let x = positive(s)?;
+    if x > 1.0 {
+        return Err(format!("{x} is not in (0, 1]"));
+    }
+    Ok(x)
+}
+
+/// A LoRA rank: 1 to 4096.
+fn rank(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(r) if (1..=4096).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a rank between 1 and 4096")),
+    }
 }
 
 /// What is frozen during a phase.
@@ -325,16 +294,8 @@ impl Phase {
 
 impl FinetuneOptions {
     /// The phases of a fine-tune of `epochs` epochs, given the backbone's stage names.
+    /// `--freeze-until` must name a stage, and `--freeze-epochs` leave an epoch to unfreeze.
     pub fn plan(&self, epochs: usize, stages: &[&str]) -> anyhow::Result<Vec<Phase>> {
-        if !(self.backbone_lr_mult.is_finite() && self.backbone_lr_mult > 0.0) {
-            bail_input!(
-                "--backbone-lr-mult must be a positive number, got {}",
-                self.backbone_lr_mult
-            );
-        }
-        if !(self.layer_decay > 0.0 && self.layer_decay <= 1.0) {
-            bail_input!("--layer-decay must be in (0, 1], got {}", self.layer_decay);
-        }
         let partly_frozen = match &self.freeze_until {
             None => Frozen::Nothing,
             Some(name) => match stages.iter().position(|s| s == name) {
@@ -361,9 +322,6 @@ impl FinetuneOptions {
         };
         Ok(match self.strategy {
             Strategy::Lora => {
-                if self.lora_rank == 0 || !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
-                    bail_input!("--lora-rank must be at least 1 and --lora-alpha positive");
-                }
                 vec![Phase {
                     name: "lora".into(),
                     frozen: Frozen::Lora {
@@ -405,22 +363,28 @@ mod tests {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        recipe: Recipe,
-        #[command(flatten)]
         finetune: FinetuneOptions,
+    }
+
+    fn with(schedule: Schedule, warmup_epochs: f64) -> Recipe {
+        Recipe {
+            schedule,
+            warmup_epochs,
+            ..Recipe::default()
+        }
     }
 
     #[test]
     fn cosine_warms_up_then_decays_to_zero() {
-        let r = Cli::parse_from(["x", "--warmup-epochs", "1"]).recipe;
+        let r = with(Schedule::Cosine, 1.0);
         let (spe, total) = (10, 100);
         assert!((r.lr_factor(0, spe, total) - 0.1).abs() < 1e-12);
         assert!((r.lr_factor(9, spe, total) - 1.0).abs() < 1e-12);
         assert!((r.lr_factor(55, spe, total) - 0.5).abs() < 0.01);
         assert!(r.lr_factor(99, spe, total) < 1e-3);
-        let c = Cli::parse_from(["x", "--schedule", "constant", "--warmup-epochs", "0"]).recipe;
+        let c = with(Schedule::Constant, 0.0);
         assert_eq!(c.lr_factor(50, spe, total), 1.0);
-        let l = Cli::parse_from(["x", "--schedule", "linear", "--warmup-epochs", "1"]).recipe;
+        let l = with(Schedule::Linear, 1.0);
         assert!((l.lr_factor(10, spe, total) - 1.0).abs() < 1e-12);
         assert!((l.lr_factor(55, spe, total) - 0.5).abs() < 1e-12);
         assert!(l.lr_factor(99, spe, total) < 0.02);
@@ -428,10 +392,49 @@ mod tests {
 
     #[test]
     fn onecycle_rises_then_falls() {
-        let r = Cli::parse_from(["x", "--schedule", "onecycle"]).recipe;
+        let r = with(Schedule::Onecycle, 0.1);
         assert!((r.lr_factor(0, 10, 100) - 0.04).abs() < 1e-9);
         assert!((r.lr_factor(25, 10, 100) - 1.0).abs() < 1e-9);
         assert!(r.lr_factor(99, 10, 100) < 1e-3);
+    }
+
+    #[test]
+    fn exponential_spans_the_range_in_its_steps() {
+        let r = with(
+            Schedule::Exponential {
+                ratio: 1e4,
+                steps: 5,
+            },
+            0.0,
+        );
+        let f: Vec<f64> = (0..5).map(|s| r.lr_factor(s, 3, 6)).collect();
+        assert!((f[0] - 1.0).abs() < 1e-12 && (f[2] - 100.0).abs() < 1e-9);
+        assert!((f[4] - 1e4).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_default_recipe_is_the_command_lines() {
+        // The CLI's defaults are written in `RecipeArgs`; the library's default must agree.
+        let r = Recipe::default();
+        assert_eq!((r.epochs, r.batch_size, r.lr), (3, 64, 1e-3));
+        assert_eq!((r.schedule, r.label_smoothing), (Schedule::Cosine, 0.1));
+        let f = Cli::parse_from(["x"]).finetune;
+        let d = FinetuneOptions::default();
+        assert_eq!(
+            (
+                f.strategy,
+                f.freeze_epochs,
+                f.backbone_lr_mult,
+                f.layer_decay
+            ),
+            (
+                d.strategy,
+                d.freeze_epochs,
+                d.backbone_lr_mult,
+                d.layer_decay
+            )
+        );
+        assert_eq!((f.lora_rank, f.lora_alpha), (d.lora_rank, d.lora_alpha));
     }
 
     #[test]

@@ -11,14 +11,15 @@ use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::EpochRecord;
-use crate::checkpoint::write_atomic;
+use super::{EpochRecord, Keep, Score};
+use crate::fs::write_atomic;
 use crate::models::Classifier;
 use crate::{bail_input, input_error};
 
 const MAGIC: &[u8; 16] = b"PRETUNE-STATE-4\n";
 
-/// How far a run has got.
+/// How far a run has got. (Encoded with bincode: the field order is the file's layout; add
+/// fields at the end only, and bump `MAGIC` when the layout changes.)
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Progress {
     /// Index of the current phase.
@@ -36,12 +37,38 @@ pub struct Progress {
     /// Steps of the current epoch skipped for a non-finite loss (`--skip-nonfinite`).
     pub skipped: usize,
     pub history: Vec<EpochRecord>,
-    /// Epoch whose weights are the best so far, and its validation score (accuracy, or minus
-    /// the loss for masked language modelling).
-    pub best_epoch: usize,
-    pub best_val: Option<f64>,
-    /// Early stopping ended the run.
+    /// The epoch whose weights are kept so far.
+    pub best: Best,
+    /// Early stopping (or an observer) ended the run.
     pub stopped: bool,
+}
+
+/// The kept epoch and its validation score (accuracy, or minus the loss), as a run goes.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Best {
+    pub epoch: usize,
+    pub score: Option<f64>,
+}
+
+impl Best {
+    /// Whether epoch `epoch`, which ended with `record`, is to be kept under `keep` (the best
+    /// score, earliest on ties; without validation, the latest). If so, it becomes the kept one.
+    pub fn improves(&mut self, keep: Keep, epoch: usize, record: &EpochRecord) -> bool {
+        let score = match keep {
+            Keep::Last => None,
+            Keep::Best(Score::Accuracy) => record.val_accuracy,
+            Keep::Best(Score::Loss) => record.val_loss.map(|l| -l),
+        };
+        let better = match (score, self.score) {
+            _ if keep == Keep::Last => true,
+            (Some(new), Some(old)) => new > old,
+            _ => true,
+        };
+        if better {
+            *self = Best { epoch, score };
+        }
+        better
+    }
 }
 
 impl Progress {
@@ -59,12 +86,18 @@ impl Progress {
     }
 }
 
-/// Everything needed to continue a run.
-pub struct Snapshot {
-    /// What the run is (the caller's description, e.g. the checkpoint metadata to be).
-    pub run: serde_json::Value,
-    pub progress: Progress,
+/// Everything needed to continue a run: what it is (the caller's description `D`, e.g. the
+/// metadata of the checkpoint to be), its current weights, and where the loop was.
+pub struct Snapshot<D> {
+    pub run: D,
     pub model: Classifier,
+    pub resume: Resume,
+}
+
+/// What [`super::fit`] continues from.
+pub struct Resume {
+    pub progress: Progress,
+    /// The weights kept so far.
     pub best: Classifier,
     /// The current phase's optimizer state.
     pub optim: Bytes,
@@ -99,6 +132,7 @@ pub fn save(
             .map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))
     };
     let (model, best) = (record(model)?, record(best)?);
+    // `model` and `best` were detached (see `step::detached`): BatchNorm statistics included.
     let mut out = Vec::with_capacity(header.len() + model.len() + best.len() + optim.len() + 48);
     out.extend_from_slice(MAGIC);
     for part in [&header[..], &model[..], &best[..], &optim[..]] {
@@ -108,11 +142,12 @@ pub fn save(
     write_atomic(path, &out)
 }
 
-/// Read a state file written by [`save`], restoring weights into fresh models made by `fresh`.
-pub fn load(
+/// Read a state file written by [`save`], restoring weights into fresh models that `fresh` makes
+/// for the run description.
+pub fn load<D: serde::de::DeserializeOwned>(
     path: &Path,
-    fresh: impl Fn(&serde_json::Value) -> Result<Classifier>,
-) -> Result<Snapshot> {
+    fresh: impl Fn(&D) -> Result<Classifier>,
+) -> Result<Snapshot<D>> {
     let shown = path.display();
     let bytes =
         std::fs::read(path).with_context(|| format!("{shown}: cannot read the resume state"))?;
@@ -138,7 +173,7 @@ pub fn load(
         .with_limit(parts[0].len() as u64)
         .deserialize(parts[0])
         .map_err(|e| input_error!("{shown}: damaged resume state: {e}"))?;
-    let run: serde_json::Value = serde_json::from_str(&header.run)
+    let run: D = serde_json::from_str(&header.run)
         .map_err(|e| input_error!("{shown}: damaged run description: {e}"))?;
     let restore = |b: &[u8]| -> Result<Classifier> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(b.to_vec()))
@@ -149,9 +184,62 @@ pub fn load(
     };
     Ok(Snapshot {
         model: restore(parts[1])?,
-        best: restore(parts[2])?,
-        optim: Bytes::from_bytes_vec(parts[3].to_vec()),
+        resume: Resume {
+            progress: header.progress,
+            best: restore(parts[2])?,
+            optim: Bytes::from_bytes_vec(parts[3].to_vec()),
+        },
         run,
-        progress: header.progress,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(acc: Option<f64>, loss: Option<f64>) -> EpochRecord {
+        EpochRecord {
+            epoch: 1,
+            phase: "all".into(),
+            train_loss: 1.0,
+            train_accuracy: 0.5,
+            val_loss: loss,
+            val_accuracy: acc,
+            lr: 1e-3,
+            seconds: 1.0,
+            examples_per_second: 1.0,
+            skipped_steps: 0,
+        }
+    }
+
+    #[test]
+    fn the_best_epoch_is_kept_earliest_on_ties() {
+        let mut best = Best::default();
+        let accuracy = Keep::Best(Score::Accuracy);
+        assert!(best.improves(accuracy, 1, &epoch(Some(0.5), Some(1.0))));
+        assert!(best.improves(accuracy, 2, &epoch(Some(0.7), Some(0.9))));
+        assert!(!best.improves(accuracy, 3, &epoch(Some(0.7), Some(0.1))));
+        assert!(!best.improves(accuracy, 4, &epoch(Some(0.6), Some(0.1))));
+        assert_eq!(best.epoch, 2);
+        // Loss: lower is better.
+        let mut best = Best::default();
+        let loss = Keep::Best(Score::Loss);
+        assert!(best.improves(loss, 1, &epoch(Some(0.5), Some(2.0))));
+        assert!(best.improves(loss, 2, &epoch(Some(0.1), Some(1.5))));
+        assert!(!best.improves(loss, 3, &epoch(Some(0.9), Some(1.6))));
+        // Without validation, or keeping the last: every epoch.
+        let mut best = Best::default();
+        assert!(best.improves(accuracy, 1, &epoch(None, None)));
+        assert!(best.improves(accuracy, 2, &epoch(None, None)));
+        let mut best = Best::default();
+        assert!(best.improves(Keep::Last, 1, &epoch(Some(0.9), None)));
+        assert!(best.improves(Keep::Last, 2, &epoch(Some(0.1), None)));
+        assert_eq!(
+            best,
+            Best {
+                epoch: 2,
+                score: None
+            }
+        );
+    }
 }

@@ -75,29 +75,77 @@ pub fn fashion_mnist() -> PathBuf {
     dir
 }
 
+/// A command line for the `pretune` binary: a string as a user types it (split on
+/// whitespace; test paths have none), or a list of arguments when one holds spaces.
+pub trait CommandLine {
+    fn argv(&self) -> Vec<String>;
+}
+
+impl CommandLine for str {
+    fn argv(&self) -> Vec<String> {
+        self.split_whitespace().map(String::from).collect()
+    }
+}
+
+impl CommandLine for String {
+    fn argv(&self) -> Vec<String> {
+        self.as_str().argv()
+    }
+}
+
+impl CommandLine for [&str] {
+    fn argv(&self) -> Vec<String> {
+        self.iter().map(|a| a.to_string()).collect()
+    }
+}
+
+impl<const N: usize> CommandLine for [&str; N] {
+    fn argv(&self) -> Vec<String> {
+        self[..].argv()
+    }
+}
+
+impl CommandLine for Vec<String> {
+    fn argv(&self) -> Vec<String> {
+        self.clone()
+    }
+}
+
+impl CommandLine for Vec<&str> {
+    fn argv(&self) -> Vec<String> {
+        self[..].argv()
+    }
+}
+
 /// Run the `pretune` binary.
-pub fn pretune(args: &[&str]) -> Output {
+pub fn pretune<A: CommandLine + ?Sized>(args: &A) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pretune"))
-        .args(args)
+        .args(args.argv())
         .output()
         .expect("run pretune")
 }
 
-pub fn ok(args: &[&str]) -> String {
+/// Run pretune expecting success; returns stdout.
+pub fn ok<A: CommandLine + ?Sized>(args: &A) -> String {
     let out = pretune(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "pretune {args:?} failed:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "pretune {:?} failed:\n{stderr}",
+        args.argv()
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs pretune expecting exit code 2 and a one-line error without a panic; returns stderr.
-pub fn input_error(args: &[&str]) -> String {
+pub fn input_error<A: CommandLine + ?Sized>(args: &A) -> String {
     let out = pretune(args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(
         out.status.code(),
         Some(2),
-        "pretune {args:?}: expected exit 2, stderr:\n{stderr}"
+        "pretune {:?}: expected exit 2, stderr:\n{stderr}",
+        args.argv()
     );
     assert!(
         !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
@@ -105,6 +153,35 @@ pub fn input_error(args: &[&str]) -> String {
     );
     assert!(stderr.starts_with("error: "), "{stderr}");
     stderr
+}
+
+/// The all-MiniLM-L6-v2 directory that `scripts/minilm.sh` unpacks, or `$PRETUNE_MINILM`.
+pub fn minilm() -> PathBuf {
+    let dir = std::env::var_os("PRETUNE_MINILM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"));
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "all-MiniLM-L6-v2 not found at {}: run scripts/minilm.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// The fortunes topic files (apt-get install fortunes).
+pub fn fortunes() -> PathBuf {
+    let dir = PathBuf::from("/usr/share/games/fortunes");
+    assert!(
+        dir.join("computers").is_file(),
+        "fortunes not found at {}: apt-get install -y fortunes",
+        dir.display()
+    );
+    dir
+}
+
+/// The device the library computes on in tests.
+pub fn device() -> burn::prelude::Device {
+    pretune::DeviceSpec::Cpu.device()
 }
 
 pub fn s(p: &Path) -> &str {

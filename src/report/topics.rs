@@ -5,11 +5,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use pretune::fs::write_atomic;
+
 use super::charts::{self, Panel, Series};
 use super::{REPORT_FILE, RESULTS_FILE};
-use crate::checkpoint::write_atomic;
 use crate::demo::mean_std;
-use crate::demo::text::{METHODS, TextDemoResults};
+use crate::demo::topics::{METHODS, TextDemoResults};
 
 pub const PERPLEXITY_CHART: &str = "mlm_perplexity.png";
 pub const LOSS_CHART: &str = "training_loss.png";

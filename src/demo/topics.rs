@@ -10,12 +10,15 @@ use anyhow::Result;
 use burn::nn::LinearConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::data::text::{self, TextSet};
-use crate::data::{Split, classes, split};
-use crate::models::{self, Backbone, Classifier, ModelOptions, bert};
-use crate::text::{TextExamples, TextTokenizer, load_hf_dir};
-use crate::train::{self, EpochRecord, Phase, Recipe, RunKind, RunOptions};
-use crate::{infer, training_device};
+use burn::prelude::Device;
+use pretune::data::examples::TextExamples;
+use pretune::data::texts::{self, TextSet};
+use pretune::data::{Split, TextTokenizer, classes, split};
+use pretune::interop::hf::load_hf_dir;
+use pretune::models::{self, Backbone, Classifier, ModelOptions, bert};
+use pretune::train::observe::Display;
+use pretune::train::{self, Keep, Plan, Recipe, RunKind};
+use pretune::{DeviceSpec, infer};
 
 /// What to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,13 +110,16 @@ const MLM_VAL_FRACTION: f64 = 0.05;
 
 /// Hugging Face Trainer's recipe for `kind`, with the demo's epochs, batch and seed.
 fn recipe(kind: RunKind, epochs: usize, seed: u64) -> Recipe {
+    let (lr, schedule, label_smoothing) = kind.defaults();
     Recipe {
         epochs,
         seed,
         batch_size: 32,
+        lr,
+        schedule,
+        label_smoothing,
         ..Recipe::default()
     }
-    .resolved(kind)
 }
 
 /// Masked language modelling: more, smaller steps at a lower peak rate after a longer warm-up
@@ -121,17 +127,17 @@ fn recipe(kind: RunKind, epochs: usize, seed: u64) -> Recipe {
 fn mlm_recipe(epochs: usize, seed: u64) -> Recipe {
     Recipe {
         batch_size: 16,
-        lr: Some(5e-4),
+        lr: 5e-4,
         warmup_epochs: 0.5,
         ..recipe(RunKind::TextFromScratch, epochs, seed)
     }
 }
 
-pub fn run(config: &TextDemoConfig) -> Result<TextDemoResults> {
-    let device = training_device();
-    let columns = text::Columns::default();
-    let all_train = text::load(&config.data, Split::Train, &columns)?;
-    let all_test = text::load(&config.data, Split::Test, &columns)?;
+pub fn run(config: &TextDemoConfig, device: DeviceSpec) -> Result<TextDemoResults> {
+    let device = device.device();
+    let columns = texts::Columns::default();
+    let all_train = texts::load(&config.data, Split::Train, &columns)?;
+    let all_test = texts::load(&config.data, Split::Test, &columns)?;
     let chosen = classes::parse_classes(&config.classes, &all_train.class_names)?;
     let labelled = all_train.restrict_to(&chosen);
     let test = all_test.restrict_to(&chosen);
@@ -180,13 +186,9 @@ pub fn run(config: &TextDemoConfig) -> Result<TextDemoResults> {
         mlm_model,
         &masked(&corpus_train),
         Some(&masked(&corpus_val)),
-        &mlm_recipe(config.mlm_epochs, config.seed),
-        &[Phase::all(config.mlm_epochs)],
-        &RunOptions {
-            perplexity: true,
-            keep_last: true,
-            ..Default::default()
-        },
+        &Plan::all(mlm_recipe(config.mlm_epochs, config.seed)).keep(Keep::Last),
+        &mut [&mut Display::new(true)],
+        None,
     )?;
     let pretrained = outcome.model.backbone;
     let mlm = MlmSummary {
@@ -233,7 +235,7 @@ pub fn run(config: &TextDemoConfig) -> Result<TextDemoResults> {
         runs.push(run);
         // The masked language model's encoder, trained the same way.
         let width = bert_mini.features_for(&options);
-        let model = with_new_head(pretrained.clone(), width, chosen.len(), seed);
+        let model = with_new_head(pretrained.clone(), width, chosen.len(), seed, &device);
         runs.push(classify(
             "mlm+finetune",
             model,
@@ -247,6 +249,7 @@ pub fn run(config: &TextDemoConfig) -> Result<TextDemoResults> {
             width,
             chosen.len(),
             seed,
+            &device,
         );
         runs.push(classify(
             "minilm",
@@ -286,23 +289,18 @@ fn classify(
         model,
         &examples(train),
         None,
-        &recipe,
-        &[Phase::all(recipe.epochs)],
-        &RunOptions {
-            quiet: true,
-            ..Default::default()
-        },
+        &Plan::all(recipe),
+        &mut [],
+        None,
     )?;
-    let test_accuracy = infer::loss_and_accuracy(&outcome.model, &examples(test)).1;
-    let history: &[EpochRecord] = &outcome.history;
+    let test_accuracy = infer::loss_and_accuracy(&outcome.model, &examples(test))?.1;
     let run = TextRun {
         method: method.into(),
         seed,
         test_accuracy,
         seconds: started.elapsed().as_secs_f64(),
-        train_loss: history.iter().map(|h| h.train_loss).collect(),
-        texts_per_second: history.iter().map(|h| h.images_per_second).sum::<f64>()
-            / history.len().max(1) as f64,
+        train_loss: outcome.history.iter().map(|h| h.train_loss).collect(),
+        texts_per_second: train::throughput(&outcome.history),
     };
     println!(
         "seed {seed}  {method:<13} {:>6.2}% test accuracy  {:>5.0} s",
@@ -321,12 +319,17 @@ fn mini_options(tokenizer: &TextTokenizer) -> ModelOptions {
 }
 
 /// `backbone` with a new (seeded) classification head.
-fn with_new_head(backbone: Backbone, width: usize, classes: usize, seed: u64) -> Classifier {
-    let device = training_device();
+fn with_new_head(
+    backbone: Backbone,
+    width: usize,
+    classes: usize,
+    seed: u64,
+    device: &Device,
+) -> Classifier {
     device.seed(seed);
     Classifier {
         backbone,
-        head: LinearConfig::new(width, classes).init(&device),
+        head: LinearConfig::new(width, classes).init(device),
     }
 }
 

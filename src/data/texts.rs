@@ -11,6 +11,7 @@ use anyhow::Result;
 use sha2::{Digest, Sha256};
 
 use super::Split;
+use super::classes::MAX_CLASSES;
 use crate::{bail_input, input_error};
 
 /// Texts with integer labels.
@@ -139,10 +140,25 @@ fn read_topics(dir: &Path, split: Split) -> Result<TextSet> {
         .collect();
     files.sort();
     let mut set = TextSet::default();
+    if files.len() > MAX_CLASSES {
+        bail_input!(
+            "{}: {} topic files; at most {MAX_CLASSES} classes are supported",
+            dir.display(),
+            files.len()
+        );
+    }
     for (label, file) in files.iter().enumerate() {
         let bytes = std::fs::read(file)
             .map_err(|e| input_error!("{}: cannot read: {e}", file.display()))?;
-        let text = String::from_utf8_lossy(&bytes);
+        // A binary file among the topics would otherwise become a class of garbage.
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) if !t.contains('\0') => t,
+            _ => bail_input!(
+                "{}: not a UTF-8 text file; a topic directory holds only text files (one per \
+                 class, entries separated by lines holding only `%`)",
+                file.display()
+            ),
+        };
         set.class_names
             .push(file.file_name().unwrap().to_string_lossy().into_owned());
         for entry in text
@@ -176,23 +192,40 @@ fn read_lines(path: &Path, split: Split) -> Result<TextSet> {
     Ok(set)
 }
 
-/// Class names are the distinct label values, sorted.
-fn labelled(rows: Vec<(String, String)>, split: Split) -> TextSet {
+/// Class names are the distinct label values, sorted. Rows are (text, label, where), `where`
+/// naming the row for messages; an empty text or label is an error there.
+fn labelled(path: &Path, rows: Vec<(String, String, String)>, split: Split) -> Result<TextSet> {
+    for (text, label, at) in &rows {
+        if text.trim().is_empty() {
+            bail_input!("{}:{at}: the text is empty", path.display());
+        }
+        if label.trim().is_empty() {
+            bail_input!("{}:{at}: the label is empty", path.display());
+        }
+    }
     let names: Vec<String> = rows
         .iter()
-        .map(|(_, l)| l.clone())
+        .map(|(_, l, _)| l.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    if names.len() > MAX_CLASSES {
+        bail_input!(
+            "{}: {} distinct labels; at most {MAX_CLASSES} classes are supported (is \
+             --label-column the right column?)",
+            path.display(),
+            names.len()
+        );
+    }
     let mut set = TextSet {
         class_names: names.clone(),
         ..Default::default()
     };
-    for (text, label) in rows {
+    for (text, label, _) in rows {
         let index = names.binary_search(&label).expect("collected above");
         set.push(text, index, split);
     }
-    set
+    Ok(set)
 }
 
 fn read_delimited(path: &Path, split: Split, columns: &Columns, delimiter: u8) -> Result<TextSet> {
@@ -221,7 +254,11 @@ fn read_delimited(path: &Path, split: Split, columns: &Columns, delimiter: u8) -
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| input_error!("{shown}: row {}: {e}", i + 2))?;
         match (record.get(t), record.get(l)) {
-            (Some(text), Some(label)) => rows.push((text.to_string(), label.to_string())),
+            (Some(text), Some(label)) => rows.push((
+                text.to_string(),
+                label.to_string(),
+                format!("row {}", i + 2),
+            )),
             _ => bail_input!(
                 "{shown}: row {} has no {} or {} field",
                 i + 2,
@@ -230,7 +267,7 @@ fn read_delimited(path: &Path, split: Split, columns: &Columns, delimiter: u8) -
             ),
         }
     }
-    Ok(labelled(rows, split))
+    labelled(path, rows, split)
 }
 
 fn read_jsonl(path: &Path, split: Split, columns: &Columns) -> Result<TextSet> {
@@ -252,7 +289,7 @@ fn read_jsonl(path: &Path, split: Split, columns: &Columns) -> Result<TextSet> {
             _ => None,
         };
         match (field(&columns.text), field(&columns.label)) {
-            (Some(t), Some(l)) => rows.push((t, l)),
+            (Some(t), Some(l)) => rows.push((t, l, (i + 1).to_string())),
             _ => bail_input!(
                 "{shown}:{}: no string field {:?} (--text-column) and {:?} (--label-column)",
                 i + 1,
@@ -261,7 +298,7 @@ fn read_jsonl(path: &Path, split: Split, columns: &Columns) -> Result<TextSet> {
             ),
         }
     }
-    Ok(labelled(rows, split))
+    labelled(path, rows, split)
 }
 
 #[cfg(test)]
@@ -327,5 +364,18 @@ mod tests {
         .unwrap();
         let err = load(&jsonl, Split::Train, &cols).unwrap_err().to_string();
         assert!(err.contains("d.jsonl:3"), "{err}");
+
+        // Empty texts and labels are named, not learned.
+        std::fs::write(&csv, "label,text\npos,good\nneg,\n").unwrap();
+        let err = load(&csv, Split::Train, &cols).unwrap_err().to_string();
+        assert!(err.contains("d.csv:row 3: the text is empty"), "{err}");
+        std::fs::write(&csv, "label,text\npos,good\n,bad\n").unwrap();
+        let err = load(&csv, Split::Train, &cols).unwrap_err().to_string();
+        assert!(err.contains("d.csv:row 3: the label is empty"), "{err}");
+
+        // A binary file among the topics is refused by name.
+        std::fs::write(topics.join("blob"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+        let err = load(&topics, Split::Train, &cols).unwrap_err().to_string();
+        assert!(err.contains("blob: not a UTF-8 text file"), "{err}");
     }
 }

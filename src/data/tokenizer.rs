@@ -1,14 +1,14 @@
-//! Text: Hugging Face BERT model directories, their tokenizer, and sentence embeddings.
+//! How a text model reads: a tokenizer that pads each batch to its longest text and truncates
+//! to the model's length, a WordPiece vocabulary learned from texts, and BERT's masking for
+//! masked language modelling.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
-use burn::module::Module;
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use rand::RngExt;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{RngExt, SeedableRng};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainer};
 use tokenizers::normalizers::BertNormalizer;
@@ -16,12 +16,6 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::checkpoint::torch;
-use crate::data::Augment;
-use crate::data::batch::{self, Batch, Examples};
-use crate::data::text::TextSet;
-use crate::models::Input;
-use crate::models::bert::{self, Bert, BertConfig};
 use crate::{bail_input, input_error};
 
 /// A tokenizer that pads each batch to its longest text and truncates to the model's length.
@@ -40,6 +34,21 @@ pub struct Encoded {
     pub special: Vec<bool>,
     pub shape: [usize; 2],
 }
+
+/// Characters kept per token of `max_length` before tokenising: WordPiece gives a word of more
+/// than 100 characters one `[UNK]`, so no real text needs more of its start than this.
+const MAX_CHARS_PER_TOKEN: usize = 128;
+
+/// The first `max` characters of `text` (on a character boundary).
+fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// Share of tokens masked language modelling predicts (BERT's 15%).
+const MASK_SHARE: f64 = 0.15;
 
 /// Special tokens of the vocabularies pretune trains, in id order.
 const SPECIAL: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -100,6 +109,22 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// Check that every id this tokenizer can produce has a row in a model's embedding table of
+    /// `rows` (an edited `tokenizer.json` or a mismatched model would index past it).
+    pub fn check_fits(&self, rows: usize, shown: &Path) -> Result<()> {
+        let largest = self.inner.get_vocab(true).into_values().max().unwrap_or(0) as usize;
+        let padding = self.inner.get_padding().map_or(0, |p| p.pad_id as usize);
+        if largest.max(padding) >= rows {
+            bail_input!(
+                "{}: the tokenizer produces token ids up to {} but the model's vocabulary has \
+                 {rows} entries: the tokenizer does not belong to these weights",
+                shown.display(),
+                largest.max(padding)
+            );
+        }
+        Ok(())
+    }
+
     /// The tokenizer as `tokenizer.json` text.
     pub fn to_json(&self) -> Result<String> {
         self.inner
@@ -128,10 +153,16 @@ impl TextTokenizer {
         Ok(TextTokenizer { inner, max_length })
     }
 
+    /// Token ids, types, mask and special-token flags of `texts`, padded to the longest.
     pub fn encode(&self, texts: &[&str]) -> Result<Encoded> {
+        // Truncation happens after tokenising, so a 50 MB line would be tokenised whole
+        // (gigabytes of offsets) to keep `max_length` tokens: cut it first, far beyond what
+        // `max_length` tokens can cover.
+        let cut = self.max_length.saturating_mul(MAX_CHARS_PER_TOKEN);
+        let cut: Vec<&str> = texts.iter().map(|t| truncate_chars(t, cut)).collect();
         let encodings = self
             .inner
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(cut, true)
             .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
         let t = encodings.first().map_or(0, |e| e.len());
         let mut out = Encoded {
@@ -198,202 +229,10 @@ impl Encoded {
     }
 }
 
-/// Texts and the tokenizer the model reads them with.
-pub struct TextExamples<'a> {
-    pub set: &'a TextSet,
-    pub tokenizer: &'a TextTokenizer,
-    /// Masked language modelling: the model predicts masked tokens instead of the text's class.
-    pub masked: bool,
-}
-
-/// Share of tokens masked language modelling predicts (BERT's 15%).
-const MASK_SHARE: f64 = 0.15;
-
-impl Examples for TextExamples<'_> {
-    fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    fn labels(&self) -> &[usize] {
-        &self.set.labels
-    }
-
-    fn batch(
-        &self,
-        indices: &[usize],
-        training: Option<(Augment, &mut StdRng)>,
-        device: &Device,
-    ) -> Batch {
-        let texts: Vec<&str> = indices
-            .iter()
-            .map(|&i| self.set.texts[i].as_str())
-            .collect();
-        let mut encoded = self
-            .tokenizer
-            .encode(&texts)
-            .expect("texts that were read as UTF-8 tokenise");
-        if !self.masked {
-            let (ids, types, mask) = encoded.tensors(device);
-            return Batch {
-                input: Input::Tokens {
-                    ids,
-                    types,
-                    mask,
-                    predict_at: None,
-                },
-                targets: batch::labels(&self.set.labels, indices, device),
-            };
-        }
-        // Evaluation masks the same tokens every time: a seed from the batch's first text.
-        let mut fixed;
-        let rng = match training {
-            Some((_, rng)) => rng,
-            None => {
-                fixed = StdRng::seed_from_u64(indices.first().map_or(0, |&i| i as u64));
-                &mut fixed
-            }
-        };
-        let (positions, targets) = self.tokenizer.mask(&mut encoded, rng);
-        let (ids, types, mask) = encoded.tensors(device);
-        let n = positions.len();
-        Batch {
-            input: Input::Tokens {
-                ids,
-                types,
-                mask,
-                predict_at: Some(Tensor::from_data(TensorData::new(positions, [n]), device)),
-            },
-            targets: Tensor::from_data(TensorData::new(targets, [n]), device),
-        }
-    }
-
-    fn inference_batch(&self) -> usize {
-        EMBED_BATCH
-    }
-
-    fn lengths(&self) -> Option<Vec<usize>> {
-        Some(self.set.texts.iter().map(String::len).collect())
-    }
-
-    fn noun(&self) -> &'static str {
-        "texts"
-    }
-}
-
-/// A Hugging Face BERT model directory, loaded.
-pub struct HfModel {
-    pub dir: PathBuf,
-    /// The weights file read.
-    pub weights: PathBuf,
-    pub config: BertConfig,
-    pub model: Bert,
-    pub tokenizer: TextTokenizer,
-    /// Checkpoint tensors the model has no place for (e.g. a masked-LM head).
-    pub unused: Vec<String>,
-}
-
-/// Load `config.json`, `model.safetensors` (or `pytorch_model.bin`) and `tokenizer.json` from
-/// a Hugging Face BertModel directory. The maximum length is `sentence_bert_config.json`'s
-/// `max_seq_length` when present (sentence-transformers models), else the position table's size.
-pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
-    let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| {
-        input_error!(
-            "{}: cannot read ({e}); expected a Hugging Face model directory with config.json, \
-             model.safetensors and tokenizer.json",
-            config_path.display()
-        )
-    })?;
-    let config: BertConfig = serde_json::from_str(&text)
-        .map_err(|e| input_error!("{}: not a BERT config: {e}", config_path.display()))?;
-    config
-        .check()
-        .map_err(|e| input_error!("{}: {e}", config_path.display()))?;
-    let weights = ["model.safetensors", "pytorch_model.bin"]
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            input_error!(
-                "{}: no model.safetensors or pytorch_model.bin",
-                dir.display()
-            )
-        })?;
-    let tensors = torch::read_tensors(&weights)?;
-    let mut model = Bert::new(&config, device);
-    let pack: Vec<_> = tensors
-        .into_iter()
-        .filter_map(|(k, data)| {
-            bert::from_hf_name(&k).map(|name| bridge::from_data(data, name, None))
-        })
-        .collect();
-    let result = model.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
-    if let Some(err) = result.errors.first() {
-        bail_input!("{}: {err:?}", weights.display());
-    }
-    let weights = weights.clone();
-    if !result.missing.is_empty() {
-        let names: Vec<String> = result
-            .missing
-            .iter()
-            .map(|(p, _)| bert::to_hf_name(p))
-            .collect();
-        bail_input!(
-            "{}: missing {} tensor(s) of a BERT model: {}",
-            weights.display(),
-            names.len(),
-            names.join(", ")
-        );
-    }
-    let max_length = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["max_seq_length"].as_u64())
-        .map_or(config.max_position_embeddings, |n| n as usize)
-        .min(config.max_position_embeddings);
-    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), max_length)?;
-    Ok(HfModel {
-        dir: dir.to_path_buf(),
-        weights,
-        config,
-        model,
-        tokenizer,
-        unused: result.unused.iter().map(|p| bert::to_hf_name(p)).collect(),
-    })
-}
-
-/// Texts per forward pass when embedding.
-const EMBED_BATCH: usize = 32;
-
-/// sentence-transformers' embeddings of `texts`: mean of the last hidden states over each
-/// text's tokens, L2-normalised.
-pub fn embed(model: &Bert, tokenizer: &TextTokenizer, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-    let model = model.valid();
-    let device = Device::flex();
-    // Similar lengths together, so little of each batch is padding; results come back in order.
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
-    let mut out = vec![Vec::new(); texts.len()];
-    for chunk in order.chunks(EMBED_BATCH) {
-        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        let encoded = tokenizer.encode(&batch)?;
-        let (ids, types, mask) = encoded.tensors(&device);
-        let pooled = bert::mean_pool_normalized(model.forward(ids, types, mask.clone()), mask);
-        let [_, h] = pooled.dims();
-        let values: Vec<f32> = pooled
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        for (&i, row) in chunk.iter().zip(values.chunks(h)) {
-            out[i] = row.to_vec();
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn masking_follows_bert() {

@@ -11,7 +11,10 @@ use burn::store::pytorch_reader::PytorchReader;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge};
 use burn::tensor::DType;
 
+use serde::{Deserialize, Serialize};
+
 use super::pickle;
+use crate::data::Normalization;
 use crate::models::{self, ArchInfo, Classifier, ModelOptions};
 use crate::{bail_input, input_error};
 
@@ -161,7 +164,10 @@ pub fn import(
     }
     let result = model.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
     if let Some(err) = result.errors.first() {
-        bail_input!("{shown}: {}", describe_error(arch, err));
+        bail_input!(
+            "{shown}: {}",
+            models::load_error(err, |p| models::to_torch_name(arch, p), true)
+        );
     }
     let missing: Vec<String> = result
         .missing
@@ -174,7 +180,7 @@ pub fn import(
             "{shown}: missing {} tensor(s) of {}: {} (is this a {} state_dict?)",
             missing.len(),
             arch.name,
-            missing.join(", "),
+            crate::error::listed(&missing, 8),
             arch.name
         );
     }
@@ -187,34 +193,6 @@ pub fn import(
         head_kept,
         file_classes,
     })
-}
-
-/// A tensor that does not fit, in PyTorch's names and layout.
-fn describe_error(arch: &ArchInfo, err: &burn::store::ApplyError) -> String {
-    use burn::store::ApplyError;
-    match err {
-        ApplyError::ShapeMismatch {
-            path,
-            expected,
-            found,
-        } => format!(
-            "tensor {} has shape {:?}, but {} needs {:?} there",
-            models::to_torch_name(arch, path),
-            torch_shape(path, found),
-            arch.name,
-            torch_shape(path, expected)
-        ),
-        other => format!("{other:?}"),
-    }
-}
-
-/// PyTorch stores Linear weights as [out, in]; Burn as [in, out].
-fn torch_shape(path: &str, shape: &burn::tensor::Shape) -> Vec<usize> {
-    let mut dims = shape.to_vec();
-    if dims.len() == 2 && path.ends_with("weight") {
-        dims.reverse();
-    }
-    dims
 }
 
 /// `model`'s tensors in PyTorch's names and layouts (not yet read out).
@@ -239,8 +217,52 @@ pub fn torch_layout(arch: &ArchInfo, model: &Classifier) -> Vec<(String, Vec<usi
     layout
 }
 
-/// `model`'s tensors in PyTorch's names and layouts, F32, as a safetensors file.
-pub fn export(arch: &ArchInfo, model: &Classifier) -> Result<Vec<u8>> {
+/// What `export` writes into the safetensors header (`__metadata__`, key `pretune`) beside
+/// the weights, so that `import` restores what the tensors alone cannot say. PyTorch's
+/// `load_file` ignores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exported {
+    pub architecture: String,
+    pub class_names: Vec<String>,
+    pub normalization: Normalization,
+    pub model_options: ModelOptions,
+}
+
+/// The metadata key of [`Exported`].
+const EXPORTED_KEY: &str = "pretune";
+
+/// What an exported safetensors file says about itself, if it was written by `export`.
+pub fn exported(path: &Path) -> Result<Option<Exported>> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut file =
+        std::fs::File::open(path).map_err(|e| input_error!("{shown}: cannot read: {e}"))?;
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut prefix = [0u8; 8];
+    if file.read_exact(&mut prefix).is_err() {
+        return Ok(None);
+    }
+    let n = u64::from_le_bytes(prefix);
+    if n > len.saturating_sub(8) || n > 100 << 20 {
+        return Ok(None);
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| input_error!("{shown}: cannot read: {e}"))?;
+    let Ok(header) = serde_json::from_slice::<serde_json::Value>(&header) else {
+        return Ok(None);
+    };
+    match header["__metadata__"][EXPORTED_KEY].as_str() {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| input_error!("{shown}: damaged pretune metadata: {e}")),
+    }
+}
+
+/// `model`'s tensors in PyTorch's names and layouts, F32, as a safetensors file, with
+/// `exported` in its header.
+pub fn export(arch: &ArchInfo, model: &Classifier, exported: &Exported) -> Result<Vec<u8>> {
     let mut named = BTreeMap::new();
     for (name, t) in torch_tensors(arch, model) {
         let data = bridge::into_data(t).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
@@ -258,6 +280,9 @@ pub fn export(arch: &ArchInfo, model: &Classifier) -> Result<Vec<u8>> {
             (name.clone(), view)
         })
         .collect();
-    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let meta = std::collections::HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (EXPORTED_KEY.to_string(), serde_json::to_string(exported)?),
+    ]);
     Ok(safetensors::serialize(views, Some(meta))?)
 }

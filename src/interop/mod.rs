@@ -1,0 +1,22 @@
+//! Weights from and to other tools: PyTorch files ([`torch`], with the [`pickle`] guard) and
+//! Hugging Face model directories ([`hf`]).
+
+pub mod hf;
+pub mod pickle;
+pub mod torch;
+
+use std::path::Path;
+
+use anyhow::Result;
+use burn::prelude::Device;
+
+use crate::checkpoint::{self, Checkpoint};
+
+/// A model directory to start from: a pretune checkpoint, or a Hugging Face BERT directory
+/// (`config.json` and no `pretune.json`).
+pub fn open_model(dir: &Path, device: &Device) -> Result<Checkpoint> {
+    if !dir.join(checkpoint::META_FILE).is_file() && dir.join("config.json").is_file() {
+        return hf::open(dir, device);
+    }
+    Checkpoint::open(dir)
+}

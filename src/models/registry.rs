@@ -1,0 +1,284 @@
+//! The architectures pretune can build, by name, and what each one reads.
+
+use anyhow::Result;
+use burn::prelude::*;
+
+use super::{Backbone, ModelOptions, bert, cnn, inception, resnet, vgg};
+use crate::bail_input;
+
+/// What the registry knows about an architecture.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// What the model reads, and what that implies.
+    pub kind: ArchKind,
+    /// Names of the backbone's stages from input to output (see [`Backbone::stages`]).
+    pub stages: &'static [&'static str],
+    /// Name of the PyTorch module that is our head (`fc`, `classifier.6`, …).
+    pub torch_head: &'static str,
+    /// A freshly initialised backbone (the class count sizes inception's auxiliary classifier).
+    pub backbone: fn(&ModelOptions, usize, &Device) -> Backbone,
+}
+
+/// Images or texts.
+#[derive(Debug, Clone, Copy)]
+pub enum ArchKind {
+    Image(ImageArch),
+    /// Texts through a tokenizer; the encoder's sizes travel in [`ModelOptions::bert`].
+    Text,
+}
+
+/// What an image architecture takes and gives.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageArch {
+    /// Channels, height, width of the input the architecture was designed for.
+    pub input: [usize; 3],
+    /// Whether `--small-input` applies.
+    pub small_input: bool,
+    /// Length of the backbone's feature vector (the head's input).
+    pub features: usize,
+    /// Per-channel (mean, std) that imported PyTorch weights of this architecture expect.
+    pub torch_normalization: ([f32; 3], [f32; 3]),
+}
+
+/// torchvision's ImageNet statistics, which models imported from torchvision expect.
+pub const IMAGENET: ([f32; 3], [f32; 3]) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+/// The PyTorch MNIST example's statistics, which the seed's `Net` was trained with.
+const MNIST: ([f32; 3], [f32; 3]) = ([0.1307, 0.0, 0.0], [0.3081, 1.0, 1.0]);
+
+impl ImageArch {
+    /// The per-channel mean and std imported PyTorch weights expect.
+    pub fn torch_normalization(&self) -> (Vec<f32>, Vec<f32>) {
+        let (mean, std) = self.torch_normalization;
+        let c = self.input[0];
+        (mean[..c].to_vec(), std[..c].to_vec())
+    }
+}
+
+impl ArchInfo {
+    /// Whether the model reads text (tokens) rather than images.
+    pub fn is_text(&self) -> bool {
+        matches!(self.kind, ArchKind::Text)
+    }
+
+    /// Channels, height and width of the model's input with these options; `None` for text.
+    pub fn input_for(&self, options: &ModelOptions) -> Option<[usize; 3]> {
+        match self.kind {
+            ArchKind::Image(image) if options.small_input => Some([image.input[0], 32, 32]),
+            ArchKind::Image(image) => Some(image.input),
+            ArchKind::Text => None,
+        }
+    }
+
+    /// Length of the feature vector the head reads.
+    pub fn features_for(&self, options: &ModelOptions) -> usize {
+        match (self.kind, &options.bert) {
+            (ArchKind::Image(image), _) => image.features,
+            (ArchKind::Text, Some(c)) => c.hidden_size,
+            (ArchKind::Text, None) => 0,
+        }
+    }
+
+    /// Check that `options` make sense for this architecture.
+    pub fn check(&self, options: &ModelOptions) -> Result<()> {
+        if self.is_text() != options.bert.is_some() {
+            bail_input!(
+                "{}: the model options {} a BERT config",
+                self.name,
+                if self.is_text() { "lack" } else { "have" }
+            );
+        }
+        if let Some(c) = &options.bert {
+            c.check()
+                .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
+        }
+        let small = matches!(self.kind, ArchKind::Image(i) if i.small_input);
+        if options.small_input && !small {
+            bail_input!("--small-input: {} has no small-input variant", self.name);
+        }
+        if options.aux_logits && self.name != "inception_v3" {
+            bail_input!("{} has no auxiliary classifier", self.name);
+        }
+        Ok(())
+    }
+}
+
+const RESNET_STAGES: &[&str] = &["stem", "layer1", "layer2", "layer3", "layer4"];
+const VGG_STAGES: &[&str] = &["block1", "block2", "block3", "block4", "block5", "fc"];
+
+macro_rules! resnet {
+    ($name:literal, $depth:path, $summary:literal) => {
+        ArchInfo {
+            name: $name,
+            summary: $summary,
+            kind: ArchKind::Image(ImageArch {
+                input: [3, 224, 224],
+                small_input: true,
+                features: $depth.features(),
+                torch_normalization: IMAGENET,
+            }),
+            stages: RESNET_STAGES,
+            torch_head: "fc",
+            backbone: |o, _, d| Backbone::ResNet(resnet::ResNet::new($depth, o.small_input, d)),
+        }
+    };
+}
+
+macro_rules! vgg {
+    ($name:literal, $cfg:path, $bn:literal, $summary:literal) => {
+        ArchInfo {
+            name: $name,
+            summary: $summary,
+            kind: ArchKind::Image(ImageArch {
+                input: [3, 224, 224],
+                small_input: true,
+                features: vgg::FEATURES,
+                torch_normalization: IMAGENET,
+            }),
+            stages: VGG_STAGES,
+            torch_head: "classifier.6",
+            backbone: |_, _, d| Backbone::Vgg(vgg::Vgg::new($cfg, $bn, d)),
+        }
+    };
+}
+
+macro_rules! text_arch {
+    ($name:literal, $summary:literal) => {
+        ArchInfo {
+            name: $name,
+            summary: $summary,
+            kind: ArchKind::Text,
+            stages: &["embeddings", "encoder"],
+            torch_head: "classifier",
+            backbone: |o, _, d| {
+                let config = o.bert.as_ref().expect("checked by ArchInfo::check");
+                Backbone::Bert(bert::Bert::new(config, d))
+            },
+        }
+    };
+}
+
+/// Every architecture pretune can build, by name.
+pub const ARCHITECTURES: &[ArchInfo] = &[
+    ArchInfo {
+        name: "cnn",
+        summary: "the classic small CNN: 2 conv blocks + fc 128, for 28x28 grayscale",
+        kind: ArchKind::Image(ImageArch {
+            input: cnn::INPUT,
+            small_input: false,
+            features: cnn::FEATURES,
+            torch_normalization: MNIST,
+        }),
+        stages: &["conv1", "conv2", "fc1"],
+        torch_head: "fc2",
+        backbone: |_, _, device| Backbone::Cnn(cnn::Cnn::new(device)),
+    },
+    resnet!(
+        "resnet18",
+        resnet::RESNET18,
+        "ResNet-18 (11.7M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet34",
+        resnet::RESNET34,
+        "ResNet-34 (21.8M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet50",
+        resnet::RESNET50,
+        "ResNet-50 (25.6M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet101",
+        resnet::RESNET101,
+        "ResNet-101 (44.5M params), torchvision layout"
+    ),
+    resnet!(
+        "resnet152",
+        resnet::RESNET152,
+        "ResNet-152 (60.2M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg11",
+        vgg::VGG11,
+        false,
+        "VGG-11 (132.9M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg11_bn",
+        vgg::VGG11,
+        true,
+        "VGG-11 with batch norm, torchvision layout"
+    ),
+    vgg!(
+        "vgg16",
+        vgg::VGG16,
+        false,
+        "VGG-16 (138.4M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg16_bn",
+        vgg::VGG16,
+        true,
+        "VGG-16 with batch norm, torchvision layout"
+    ),
+    vgg!(
+        "vgg19",
+        vgg::VGG19,
+        false,
+        "VGG-19 (143.7M params), torchvision layout"
+    ),
+    vgg!(
+        "vgg19_bn",
+        vgg::VGG19,
+        true,
+        "VGG-19 with batch norm, torchvision layout"
+    ),
+    ArchInfo {
+        name: "inception_v3",
+        summary: "Inception v3 (27.2M params), 299x299, torchvision layout",
+        kind: ArchKind::Image(ImageArch {
+            input: [3, 299, 299],
+            small_input: false,
+            features: inception::FEATURES,
+            // Its ImageNet weights were trained with transform_input: inputs scaled to [-1, 1].
+            torch_normalization: ([0.5; 3], [0.5; 3]),
+        }),
+        stages: &["stem", "mixed5", "mixed6", "mixed7"],
+        torch_head: "fc",
+        backbone: |o, classes, d| {
+            Backbone::Inception(inception::Inception3::new(
+                o.aux_logits.then_some(classes),
+                d,
+            ))
+        },
+    },
+    text_arch!(
+        "bert-mini",
+        "BERT-Mini (4 layers, 256 wide) for pretraining from scratch"
+    ),
+    text_arch!(
+        "bert-small",
+        "BERT-Small (4 layers, 512 wide) for pretraining from scratch"
+    ),
+    text_arch!(
+        "bert",
+        "a Hugging Face BertModel as its config.json says (e.g. all-MiniLM-L6-v2)"
+    ),
+];
+
+/// Look up an architecture by name.
+pub fn arch(name: &str) -> Result<&'static ArchInfo> {
+    match ARCHITECTURES.iter().find(|a| a.name == name) {
+        Some(a) => Ok(a),
+        None => bail_input!(
+            "unknown architecture {name:?}; known: {}",
+            ARCHITECTURES
+                .iter()
+                .map(|a| a.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

@@ -1,0 +1,179 @@
+//! The optimizer and its parameter groups: which parameters learn in a phase (frozen parts,
+//! LoRA adapters), at which rates (per backbone stage), with which weight decay.
+
+use burn::module::{Lora, Module, ParamGroup};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrSchedulerConfig};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+
+use super::{Frozen, Optimizer, Phase, Recipe};
+use crate::models::Classifier;
+
+/// Freeze what `frozen` says and unfreeze the rest. A LoRA phase attaches its adapters unless
+/// the model already has them (`has_adapters`: a resumed run).
+pub fn freeze_for(model: Classifier, frozen: &Frozen, has_adapters: bool) -> Classifier {
+    match frozen {
+        Frozen::Lora { rank, alpha } => {
+            let head = ParamGroup::ids_from_module(model.head.clone());
+            let model = if has_adapters {
+                model
+            } else {
+                lora(model, *rank, *alpha)
+            };
+            // Everything but the adapters and the head is frozen.
+            model.unfreeze_group(head)
+        }
+        Frozen::Nothing => model.unfreeze(),
+        Frozen::Backbone => {
+            let mut model = model.unfreeze();
+            model.backbone = model.backbone.freeze();
+            model
+        }
+        Frozen::Stages(last) => {
+            let model = model.unfreeze();
+            let group = model.backbone.stages()[..=*last]
+                .iter()
+                .fold(ParamGroup::from_ids(vec![]), |g, s| g.fuse(s));
+            model.freeze_group(group)
+        }
+    }
+}
+
+/// `model` with LoRA adapters of `rank` on its attention query and value weights, and every
+/// other parameter frozen.
+pub fn lora(model: Classifier, rank: usize, alpha: f64) -> Classifier {
+    let targets = ParamGroup::from_regex(r"\.(query|value)\.weight$").expect("a valid pattern");
+    model.apply_lora(Lora::new(rank, alpha).set_param_group(targets))
+}
+
+/// Parameter groups and their rate relative to the head: the backbone's stages, top stage at
+/// `backbone_lr_mult`, each one below at a further `layer_decay`.
+pub fn lr_groups(model: &Classifier, phase: &Phase) -> Vec<(ParamGroup, f64)> {
+    let stages = model.backbone.stages();
+    let n = stages.len();
+    stages
+        .into_iter()
+        .enumerate()
+        .map(|(i, group)| {
+            (
+                group,
+                phase.backbone_lr_mult * phase.layer_decay.powi((n - 1 - i) as i32),
+            )
+        })
+        .filter(|(_, mult)| *mult != 1.0)
+        .collect()
+}
+
+/// The rate of every group at a step whose head rate is `lr`.
+pub fn learning_rates(lr: f64, groups: &[(ParamGroup, f64)]) -> ModuleLearningRate {
+    groups
+        .iter()
+        .fold(
+            ModuleLrSchedulerConfig::new(lr.into()),
+            |config, (group, mult)| config.with_group(group.clone(), lr * mult),
+        )
+        .init()
+        .expect("constant learning rates are valid")
+        .step()
+}
+
+/// The recipe's optimizer; biases are never weight-decayed.
+pub fn optimizer(recipe: &Recipe) -> ModuleOptimizer {
+    let wd = recipe.weight_decay;
+    let biases = ParamGroup::from_predicate("bias");
+    let clip = recipe
+        .grad_clip
+        .map(|c| GradientClippingConfig::Norm(c as f32));
+    let optim = match recipe.optimizer {
+        Optimizer::Sgd => {
+            let sgd = |wd: f64| {
+                SgdConfig::new()
+                    .with_momentum((recipe.momentum > 0.0).then_some(MomentumConfig {
+                        momentum: recipe.momentum,
+                        dampening: 0.0,
+                        nesterov: false,
+                    }))
+                    .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
+            };
+            sgd(wd)
+                .init()
+                .with_group(biases, sgd(0.0).build(), clip.as_ref().map(|c| c.init()))
+        }
+        Optimizer::Adam => AdamConfig::new().init(),
+        Optimizer::Adamw => {
+            let adamw = |wd: f64| AdamWConfig::new().with_weight_decay(wd as f32);
+            adamw(wd)
+                .init()
+                .with_group(biases, adamw(0.0).build(), clip.as_ref().map(|c| c.init()))
+        }
+    };
+    match clip {
+        Some(c) => optim.with_grad_clipping(c.init()),
+        None => optim,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{self, Input};
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::optim::GradientsParams;
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn weight_decay_skips_biases() {
+        let device = crate::DeviceSpec::Cpu.device();
+        let model = Classifier::new(
+            models::arch("cnn").unwrap(),
+            &Default::default(),
+            3,
+            &device,
+        );
+        let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(model.forward(Input::Images(x)).unwrap(), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let g_w = values(grads.get::<2>(model.head.weight.id).unwrap());
+        let g_b = values(
+            grads
+                .get::<1>(model.head.bias.as_ref().unwrap().id)
+                .unwrap(),
+        );
+        let (w0, b0) = (
+            values(model.head.weight.val()),
+            values(model.head.bias.as_ref().unwrap().val()),
+        );
+
+        // Plain SGD, rate 1, decay 0.5: w' = w - (g + 0.5 w) but b' = b - g.
+        let recipe = Recipe {
+            optimizer: Optimizer::Sgd,
+            momentum: 0.0,
+            weight_decay: 0.5,
+            ..Recipe::default()
+        };
+        let model = optimizer(&recipe).step(1.0, model, grads);
+        let (w1, b1) = (
+            values(model.head.weight.val()),
+            values(model.head.bias.as_ref().unwrap().val()),
+        );
+        for i in 0..w0.len() {
+            assert!(
+                (w1[i] - (w0[i] - g_w[i] - 0.5 * w0[i])).abs() < 1e-5,
+                "weight {i} not decayed"
+            );
+        }
+        for i in 0..b0.len() {
+            assert!((b1[i] - (b0[i] - g_b[i])).abs() < 1e-6, "bias {i} decayed");
+        }
+    }
+}
