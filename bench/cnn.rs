@@ -4,6 +4,9 @@
 //!
 //!   cargo bench --bench cnn -- --model cnn --threads 2 --batch 64 --steps 100
 
+#[path = "../src/alloc.rs"]
+mod alloc;
+
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -46,20 +49,20 @@ fn main() {
         ),
         other => panic!("--model {other}: cnn or resnet18"),
     };
-    let [c, h, w] = arch.input_for(&options);
+    let [c, h, w] = arch.input_for(&options).expect("an image model");
     let (threads, batch, steps) = (arg("--threads", 2), arg("--batch", 64), arg("--steps", 100));
     let (warmup, infer_batch, infer_steps) = (
         arg("--warmup", 10),
         arg("--infer-batch", 500),
         arg("--infer-steps", 20),
     );
-    pretune::keep_freed_memory(); // as the CLI does
+    alloc::keep_freed_memory(); // as the CLI does
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
         .unwrap();
 
-    let device = pretune::training_device();
+    let device = pretune::DeviceSpec::Cpu.device();
     device.seed(0);
     let mut model = Classifier::new(arch, &options, 10, &device);
     let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
@@ -70,7 +73,7 @@ fn main() {
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optim = AdamConfig::new().init();
     let mut train_step = |model: Classifier| {
-        let loss = loss_fn.forward(model.forward(Input::Images(x.clone())), y.clone());
+        let loss = loss_fn.forward(model.forward(Input::Images(x.clone())).unwrap(), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optim.step(1e-3, model, grads);
         model.head.weight.val().into_data(); // wait for the step to finish
@@ -93,11 +96,17 @@ fn main() {
         &plain,
     );
     for _ in 0..warmup.min(3) {
-        model.forward(Input::Images(xi.clone())).into_data();
+        model
+            .forward(Input::Images(xi.clone()))
+            .unwrap()
+            .into_data();
     }
     let started = Instant::now();
     for _ in 0..infer_steps {
-        model.forward(Input::Images(xi.clone())).into_data();
+        model
+            .forward(Input::Images(xi.clone()))
+            .unwrap()
+            .into_data();
     }
     let infer = (infer_steps * infer_batch) as f64 / started.elapsed().as_secs_f64();
     println!(

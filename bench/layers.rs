@@ -5,6 +5,9 @@
 //!
 //!   cargo bench --bench layers; /opt/torch-venv/bin/python bench/torch_layers.py
 
+#[path = "../src/alloc.rs"]
+mod alloc;
+
 use std::time::Instant;
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -30,12 +33,12 @@ fn time(name: &str, mut f: impl FnMut()) {
 }
 
 fn main() {
-    pretune::keep_freed_memory(); // as the CLI does
+    alloc::keep_freed_memory(); // as the CLI does
     rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build_global()
         .unwrap();
-    let train = pretune::training_device();
+    let train = pretune::DeviceSpec::Cpu.device();
     let infer = train.clone().without_autodiff();
     let conv = |c: [usize; 2], d: &Device| -> Conv2d {
         Conv2dConfig::new(c, [3, 3])

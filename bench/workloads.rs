@@ -10,6 +10,9 @@
 //!
 //!   cargo bench --bench workloads -- --workload minilm --threads 2 --steps 5
 
+#[path = "../src/alloc.rs"]
+mod alloc;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -64,17 +67,17 @@ fn main() {
     let threads: usize = arg("--threads", "2").parse().unwrap();
     let steps: usize = arg("--steps", "5").parse().unwrap();
     let model_dir = arg("--model", "models/all-MiniLM-L6-v2");
-    pretune::keep_freed_memory(); // as the CLI does
+    alloc::keep_freed_memory(); // as the CLI does
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
         .unwrap();
-    let device = pretune::training_device();
+    let device = pretune::DeviceSpec::Cpu.device();
     device.seed(0);
     match workload.as_str() {
         "minilm" => {
             let (batch, tokens) = (16, 128);
-            let bert = pretune::text::load_hf_dir(Path::new(&model_dir), &device)
+            let bert = pretune::interop::hf::load_hf_dir(Path::new(&model_dir), &device)
                 .unwrap_or_else(|e| panic!("{e:#} (scripts/minilm.sh fetches MiniLM)"))
                 .model;
             let head = LinearConfig::new(384, 5).init(&device);
@@ -99,7 +102,7 @@ fn main() {
             report("minilm fwd+bwd 16x128", batch as f64 / s, "texts/s");
         }
         "adamw" => {
-            let bert = pretune::text::load_hf_dir(Path::new(&model_dir), &device)
+            let bert = pretune::interop::hf::load_hf_dir(Path::new(&model_dir), &device)
                 .unwrap_or_else(|e| panic!("{e:#} (scripts/minilm.sh fetches MiniLM)"))
                 .model;
             let params = bert.num_params();
@@ -122,7 +125,7 @@ fn main() {
             let dir = arg("--data", "/usr/share/datasets/fashion-mnist");
             let mut n = 0;
             let s = seconds(1, steps, || {
-                n = data::load_idx_dir(Path::new(&dir), Split::Train)
+                n = data::idx::load_idx_dir(Path::new(&dir), Split::Train)
                     .unwrap()
                     .len();
             });

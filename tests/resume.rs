@@ -6,9 +6,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn pretune(args: &[&str]) -> Command {
+/// A `pretune` command whose output is not waited for (it may be killed).
+fn pretune<A: common::CommandLine + ?Sized>(args: &A) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pretune"));
-    c.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    c.args(args.argv())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     c
 }
 
@@ -27,42 +30,15 @@ fn kill_after(mut child: Child, ms: u64) -> bool {
     false
 }
 
-#[test]
-fn killed_runs_resume_to_identical_weights() {
+/// Run `pretrain {args} --out DIR` to the end once, then again and again killed (SIGKILL) at
+/// pseudo-random moments (seeded, so a failure repeats) between `kill_ms` and resumed —
+/// alternately with `pretune resume DIR` and `pretrain --resume DIR` — until it completes:
+/// every trial must end with the uninterrupted run's weights, losses and kept epoch.
+fn kills_and_resumes_to_identical_weights(args: &str, trials: usize, kill_ms: (u64, u64)) {
     let tmp = tempfile::tempdir().unwrap();
-    let set = common::squares(60, 3, 7);
-    let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
-    let d = data.to_str().unwrap();
-    let run = |out: &Path| {
-        let o = out.to_str().unwrap().to_string();
-        vec![
-            "pretrain",
-            "--data",
-            d,
-            "--epochs",
-            "4",
-            "--batch-size",
-            "8",
-            "--augment",
-            "crop-flip",
-            "--val-fraction",
-            "0.2",
-            "--save-every",
-            "3",
-            "--seed",
-            "9",
-            "--out",
-        ]
-        .into_iter()
-        .map(String::from)
-        .chain([o])
-        .collect::<Vec<String>>()
-    };
+    let run = |out: &Path| format!("pretrain {args} --out {}", out.display());
     let reference = tmp.path().join("reference");
-    let args = run(&reference);
-    let out = pretune(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .output()
-        .unwrap();
+    let out = pretune(&run(&reference)).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -74,8 +50,6 @@ fn killed_runs_resume_to_identical_weights() {
         "a finished run leaves no resume state"
     );
 
-    // Kill at pseudo-random moments (seeded, so a failure repeats), again and again, until the
-    // run completes; resume alternately with `pretune resume DIR` and `pretrain --resume DIR`.
     let mut resumed = 0;
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut random_ms = move |lo: u64, hi: u64| {
@@ -84,15 +58,11 @@ fn killed_runs_resume_to_identical_weights() {
             .wrapping_add(1442695040888963407);
         lo + (state >> 33) % (hi - lo)
     };
-    for trial in 0..10 {
-        let first_kill = random_ms(80, 800);
+    for trial in 0..trials {
         let dir = tmp.path().join(format!("killed{trial}"));
-        let args = run(&dir);
         let mut finished = kill_after(
-            pretune(&args.iter().map(String::as_str).collect::<Vec<_>>())
-                .spawn()
-                .unwrap(),
-            first_kill,
+            pretune(&run(&dir)).spawn().unwrap(),
+            random_ms(kill_ms.0, kill_ms.1),
         );
         let mut kills = 0;
         while !finished {
@@ -106,11 +76,12 @@ fn killed_runs_resume_to_identical_weights() {
                     _ => pretune(&["pretrain", "--resume", dir]).spawn().unwrap(),
                 }
             } else {
-                pretune(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                // Killed before its first save: start over, as a user would.
+                pretune(&format!("{} --overwrite", run(&dir)))
                     .spawn()
                     .unwrap()
             };
-            finished = kill_after(child, random_ms(150, 500) + 50 * kills);
+            finished = kill_after(child, random_ms(kill_ms.0, kill_ms.1) / 2 + 50 * kills);
         }
         let got = meta(&dir);
         assert_eq!(
@@ -129,8 +100,41 @@ fn killed_runs_resume_to_identical_weights() {
         assert_eq!(got["best_epoch"], expected["best_epoch"]);
     }
     assert!(
-        resumed >= 10,
+        resumed >= trials,
         "only {resumed} resumes: the kills came too late to test anything"
+    );
+}
+
+#[test]
+fn killed_runs_resume_to_identical_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = common::squares(60, 3, 7);
+    let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
+    kills_and_resumes_to_identical_weights(
+        &format!(
+            "--data {} --epochs 4 --batch-size 8 --augment crop-flip --val-fraction 0.2 \
+             --save-every 3 --seed 9",
+            data.display()
+        ),
+        10,
+        (80, 800),
+    );
+}
+
+/// BatchNorm's running statistics are state too: a resumed ResNet-18 ends with the same bytes.
+#[test]
+fn killed_batchnorm_runs_resume_to_identical_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = common::squares(20, 3, 5);
+    let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
+    kills_and_resumes_to_identical_weights(
+        &format!(
+            "--model resnet18 --small-input --data {} --epochs 2 --batch-size 8 \
+             --val-fraction 0.2 --save-every 2 --seed 3",
+            data.display()
+        ),
+        4,
+        (600, 3000),
     );
 }
 

@@ -291,3 +291,42 @@ fn patience_stops_when_validation_stops_improving() {
         "stops 2 epochs after the best"
     );
 }
+
+/// Checkpoints and resume states written before the redesign (format 1, `images` in field
+/// names) still read: tests/fixtures/v1 holds files written by pretune 0.1.0 as it was then.
+#[test]
+fn checkpoints_and_resume_states_of_format_1_still_read() {
+    let _serial = serial();
+    let v1 = std::path::Path::new("tests/fixtures/v1");
+    let ckpt = Checkpoint::open(&v1.join("cnn-finetune")).unwrap();
+    assert_eq!(ckpt.meta.class_names[0], "Sandal");
+    assert_eq!(ckpt.meta.data.as_ref().unwrap().train_examples, 50);
+    assert!(ckpt.meta.history[0].examples_per_second > 0.0);
+    let model = ckpt.load_model(&common::device()).unwrap();
+    let set = common::squares(2, 5, 3);
+    let norm = &ckpt.meta.input.image().unwrap().normalization;
+    for p in infer::probabilities(&model, &set.normalized(norm)).unwrap() {
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+    for dir in ["cnn-pretrain", "bert-mini"] {
+        let text = std::fs::read_to_string(v1.join(dir).join("pretune.json")).unwrap();
+        Meta::parse(&text).unwrap();
+    }
+
+    // A resume state's header (its layout), completed with weights of the run's shape.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(v1.join("resume_header_v4.bin")).unwrap();
+    let record = fresh(5, 0).into_record().into_bytes().unwrap();
+    for part in [&record[..], &record[..], &[][..]] {
+        bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(part);
+    }
+    let path = tmp.path().join("resume.state");
+    std::fs::write(&path, bytes).unwrap();
+    let snapshot =
+        pretune::train::state::load(&path, |_: &serde_json::Value| Ok(fresh(5, 0))).unwrap();
+    let p = &snapshot.resume.progress;
+    assert!(p.steps_done > 0 && p.seen > 0, "{p:?}");
+    let meta: Meta = serde_json::from_value(snapshot.run["meta"].clone()).unwrap();
+    assert_eq!(meta.class_names.len(), 5);
+}

@@ -1,4 +1,4 @@
-//! `pretune::checkpoint::torch::read_tensors` (safetensors, or a torch.save zip / legacy pickle
+//! `pretune::interop::torch::read_tensors` (safetensors, or a torch.save zip / legacy pickle
 //! after the pickle guard) on arbitrary bytes. Must return `Ok` or an input error, never panic,
 //! and never allocate more than the file can justify.
 #![no_main]
@@ -22,7 +22,7 @@ fn verbose() -> bool {
 fuzz_target!(|data: &[u8]| {
     let path = scratch();
     std::fs::write(path, data).expect("write the scratch file");
-    match pretune::checkpoint::torch::read_tensors(path) {
+    match pretune::interop::torch::read_tensors(path) {
         Ok(tensors) => {
             assert!(!tensors.is_empty());
             if verbose() {

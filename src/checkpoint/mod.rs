@@ -349,10 +349,8 @@ impl Checkpoint {
                         path.display()
                     );
                 }
-                let tokenizer = TextTokenizer::from_file(&path, t.max_length)?;
                 let rows = meta.model_options.bert.as_ref().map_or(0, |c| c.vocab_size);
-                tokenizer.check_fits(rows, &path)?;
-                Some(tokenizer)
+                Some(TextTokenizer::from_file(&path, t.max_length)?.fit_to(rows, &path)?)
             }
             ModelInput::Image(_) => None,
         };

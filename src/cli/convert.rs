@@ -18,7 +18,7 @@ use super::args::{ModelArgs, check_out, facts_table};
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Architecture the weights are for: resnet18/34/50/101/152, vgg11/16/19[_bn],
-    /// inception_v3, or cnn (the seed's PyTorch `Net`: conv1, conv2, fc1, fc2).
+    /// inception_v3, or cnn (PyTorch's MNIST example `Net`: conv1, conv2, fc1, fc2).
     #[arg(long)]
     pub arch: String,
     /// PyTorch weights: safetensors (F32, F16 or BF16) or a torch.save file (.pt/.pth, also

@@ -53,9 +53,10 @@ pub fn run(args: LrFindArgs, device: DeviceSpec) -> Result<()> {
     let (model, input, tokenizer, sets, recipe) = match &args.from {
         Some(from) => {
             let p = interop::open_model(from, &device)?;
-            let recipe = args.recipe.resolve(match p.arch.is_text() {
-                true => RunKind::TextFinetune,
-                false => RunKind::Images,
+            let recipe = args.recipe.resolve(if p.arch.is_text() {
+                RunKind::TextFinetune
+            } else {
+                RunKind::Images
             });
             let sets = args.data.load(p.meta.input.dims(), recipe.seed)?;
             device.seed(recipe.seed);
@@ -70,9 +71,10 @@ pub fn run(args: LrFindArgs, device: DeviceSpec) -> Result<()> {
         }
         None => {
             let plan = FreshPlan::new(&args.model, Task::Classify, &args.layout, &args.text)?;
-            let recipe = args.recipe.resolve(match plan.arch.is_text() {
-                true => RunKind::TextFromScratch,
-                false => RunKind::Images,
+            let recipe = args.recipe.resolve(if plan.arch.is_text() {
+                RunKind::TextFromScratch
+            } else {
+                RunKind::Images
             });
             let f = plan.build(&args.data, recipe.seed, &device)?;
             (f.model, f.input, f.tokenizer, f.sets, recipe)

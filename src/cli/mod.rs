@@ -58,7 +58,7 @@ enum Command {
     LrFind(lr_find::LrFindArgs),
     /// Classify image files (PNG/JPEG) or texts with a checkpoint.
     Predict(predict::PredictArgs),
-    /// Turn PyTorch weights (torchvision's, or the seed's CNN) into a pretune checkpoint.
+    /// Turn PyTorch weights (torchvision's, or the MNIST example's `Net`) into a checkpoint.
     Import(convert::ImportArgs),
     /// Write a checkpoint as PyTorch weights (torchvision names) that load_state_dict accepts.
     Export(convert::ExportArgs),

@@ -489,12 +489,13 @@ fn execute(
     let train_examples = meta
         .input
         .examples(&sets.train, tokenizer.as_ref(), meta.task)?;
-    let val_examples = match sets.val.is_empty() {
-        true => None,
-        false => Some(
+    let val_examples = if sets.val.is_empty() {
+        None
+    } else {
+        Some(
             meta.input
                 .examples(&sets.val, tokenizer.as_ref(), meta.task)?,
-        ),
+        )
     };
     let outcome = train::fit(
         model,
@@ -504,9 +505,12 @@ fn execute(
         &mut [&mut display, &mut log, &mut saver, &mut interrupt],
         resume,
     )
-    .map_err(|e| match e.is::<Interrupted>() {
-        true => e.context(format!("continue with: pretune resume {}", out.display())),
-        false => e,
+    .map_err(|e| {
+        if e.is::<Interrupted>() {
+            e.context(format!("continue with: pretune resume {}", out.display()))
+        } else {
+            e
+        }
     })?;
     meta.history = outcome.history;
     meta.best_epoch = outcome.best_epoch;

@@ -55,7 +55,7 @@ pub struct DataSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_absolute: Option<PathBuf>,
     /// Classes to train on: indices, ranges or names, e.g. `0-4`, `5,7,9`, `Sandal,Bag`, `all`.
-    #[arg(long, default_value = "all")]
+    #[arg(long, default_value = "all", value_parser = not_blank)]
     pub classes: String,
     /// Train on only N labelled examples of each class (a seeded few-shot draw); validation
     /// then comes out of these labels too (--val-fraction of them), or from --val-per-class
@@ -78,6 +78,14 @@ pub struct DataSpec {
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: texts::Columns,
+}
+
+/// Text with something in it, for `--classes`.
+fn not_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("empty: give indices, ranges or names (e.g. 0-4), or `all`".into());
+    }
+    Ok(s.to_string())
 }
 
 /// A number in [0, 1), for `--val-fraction`.

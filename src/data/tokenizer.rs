@@ -23,6 +23,9 @@ use crate::{bail_input, input_error};
 pub struct TextTokenizer {
     inner: Tokenizer,
     pub max_length: usize,
+    /// Rows of the embedding table the ids index (`fit_to`): an id past it is an error, not a
+    /// panic deep in the model.
+    rows: usize,
 }
 
 /// Token ids, token types and attention mask of a batch, each `[B, T]` row-major.
@@ -109,9 +112,10 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// Check that every id this tokenizer can produce has a row in a model's embedding table of
-    /// `rows` (an edited `tokenizer.json` or a mismatched model would index past it).
-    pub fn check_fits(&self, rows: usize, shown: &Path) -> Result<()> {
+    /// The tokenizer for a model whose embedding table has `rows` rows: every id in its
+    /// vocabulary must have one (an edited `tokenizer.json` or a mismatched model would index
+    /// past it), and `encode` refuses any other id it would produce.
+    pub fn fit_to(mut self, rows: usize, shown: &Path) -> Result<Self> {
         let largest = self.inner.get_vocab(true).into_values().max().unwrap_or(0) as usize;
         let padding = self.inner.get_padding().map_or(0, |p| p.pad_id as usize);
         if largest.max(padding) >= rows {
@@ -122,7 +126,8 @@ impl TextTokenizer {
                 largest.max(padding)
             );
         }
-        Ok(())
+        self.rows = rows;
+        Ok(self)
     }
 
     /// The tokenizer as `tokenizer.json` text.
@@ -150,7 +155,11 @@ impl TextTokenizer {
                 ..Default::default()
             }))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(TextTokenizer { inner, max_length })
+        Ok(TextTokenizer {
+            inner,
+            max_length,
+            rows: usize::MAX,
+        })
     }
 
     /// Token ids, types, mask and special-token flags of `texts`, padded to the longest.
@@ -163,7 +172,7 @@ impl TextTokenizer {
         let encodings = self
             .inner
             .encode_batch(cut, true)
-            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+            .map_err(|e| input_error!("tokenizing: {e}"))?;
         let t = encodings.first().map_or(0, |e| e.len());
         let mut out = Encoded {
             ids: Vec::with_capacity(texts.len() * t),
@@ -173,6 +182,13 @@ impl TextTokenizer {
             shape: [texts.len(), t],
         };
         for e in &encodings {
+            if let Some(&id) = e.get_ids().iter().find(|&&i| i as usize >= self.rows) {
+                bail_input!(
+                    "the tokenizer produced token id {id}, beyond the model's vocabulary of {} \
+                     entries",
+                    self.rows
+                );
+            }
             out.ids.extend(e.get_ids().iter().map(|&i| i as i64));
             out.types.extend(e.get_type_ids().iter().map(|&i| i as i64));
             out.mask

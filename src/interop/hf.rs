@@ -121,8 +121,8 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
         .map_or(config.max_position_embeddings, |n| n as usize)
         .min(config.max_position_embeddings);
     let tokenizer_path = dir.join("tokenizer.json");
-    let tokenizer = TextTokenizer::from_file(&tokenizer_path, max_length)?;
-    tokenizer.check_fits(config.vocab_size, &tokenizer_path)?;
+    let tokenizer = TextTokenizer::from_file(&tokenizer_path, max_length)?
+        .fit_to(config.vocab_size, &tokenizer_path)?;
     Ok(HfModel {
         dir: dir.to_path_buf(),
         weights,

@@ -138,18 +138,20 @@ pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
 
 /// `burn::tensor::activation::gelu(x)`, through our kernel where it applies.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    match applies(&x) {
-        true => Tensor::from_dispatch(<Dispatch as CpuKernels>::gelu_erf(x.into_dispatch())),
-        false => burn::tensor::activation::gelu(x),
+    if applies(&x) {
+        Tensor::from_dispatch(<Dispatch as CpuKernels>::gelu_erf(x.into_dispatch()))
+    } else {
+        burn::tensor::activation::gelu(x)
     }
 }
 
 /// `burn::tensor::activation::softmax(x, dim)`, through our kernel where it applies (the last
 /// dimension).
 pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
-    match dim + 1 == D && applies(&x) {
-        true => Tensor::from_dispatch(<Dispatch as CpuKernels>::softmax_last(x.into_dispatch())),
-        false => burn::tensor::activation::softmax(x, dim),
+    if dim + 1 == D && applies(&x) {
+        Tensor::from_dispatch(<Dispatch as CpuKernels>::softmax_last(x.into_dispatch()))
+    } else {
+        burn::tensor::activation::softmax(x, dim)
     }
 }
 

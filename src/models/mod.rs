@@ -203,7 +203,12 @@ pub fn load_error(
     use burn::store::ApplyError;
     let shape = |path: &str, shape: &burn::tensor::Shape| {
         let mut dims = shape.to_vec();
-        if torch_layout && dims.len() == 2 && path.ends_with("weight") {
+        // (Embedding tables are not transposed: only Linear weights are.)
+        if torch_layout
+            && dims.len() == 2
+            && path.ends_with("weight")
+            && !path.contains("embeddings")
+        {
             dims.reverse();
         }
         dims

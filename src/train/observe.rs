@@ -94,18 +94,24 @@ pub struct Display {
     /// Report perplexity rather than accuracy (masked language modelling).
     perplexity: bool,
     last_line: Instant,
+    plain_every: Duration,
 }
 
-/// How often a run without a terminal prints a progress line inside an epoch.
-const PLAIN_EVERY: Duration = Duration::from_secs(30);
-
 impl Display {
+    /// A display for a run; `perplexity` for masked language modelling. Without a terminal, a
+    /// progress line comes every `PRETUNE_PROGRESS_SECONDS` (default 30) inside an epoch.
     pub fn new(perplexity: bool) -> Display {
+        let seconds = std::env::var("PRETUNE_PROGRESS_SECONDS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(30.0);
         Display {
             bar: ProgressBar::hidden(),
             terminal: std::io::stdout().is_terminal(),
             perplexity,
             last_line: Instant::now(),
+            plain_every: Duration::from_secs_f64(seconds),
         }
     }
 
@@ -152,7 +158,7 @@ impl Observer for Display {
         self.bar.set_position(run.progress.seen as u64);
         if self.terminal {
             self.bar.set_message(self.running(run));
-        } else if self.last_line.elapsed() >= PLAIN_EVERY {
+        } else if self.last_line.elapsed() >= self.plain_every && run.progress.seen < run.examples {
             // Long epochs (text models) say how far they are, also into a log file.
             self.last_line = Instant::now();
             let left = run.examples.saturating_sub(run.progress.seen) as f64 / run.rate().max(1e-9);
