@@ -62,9 +62,9 @@ fn main() {
         .build_global()
         .unwrap();
 
-    let device = pretune::DeviceSpec::Cpu.device();
+    let device = pretune::DeviceSpec::Cpu.device().unwrap();
     device.seed(0);
-    let mut model = Classifier::new(arch, &options, 10, &device);
+    let mut model = Classifier::new(arch, &options, 10, 0, &device);
     let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
     let y = Tensor::<1, Int>::from_data(
         TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),

@@ -4,7 +4,8 @@
 //! directory ([`checkpoint`]); one loop ([`train::fit`]) serves pretraining and fine-tuning.
 //!
 //! Modules from the bottom up; a module only uses those above it in this list:
-//! [`error`] and [`fs`] (helpers), [`device`], [`kernels`] (our CPU kernels), [`models`]
+//! [`error`] and [`fs`] (helpers), [`parallel`] (the processes of a run), [`device`],
+//! [`kernels`] (our CPU kernels), [`models`]
 //! (architectures), [`data`] (readers, splits, examples and batches), [`metrics`], [`infer`]
 //! (running a model), [`train`] (the loop, its observers, optimizers and resume state),
 //! [`checkpoint`] (the directory format), [`interop`] (PyTorch and Hugging Face files).
@@ -12,6 +13,7 @@
 
 pub mod error;
 pub mod fs;
+pub mod parallel;
 
 pub mod device;
 pub mod kernels;

@@ -22,7 +22,15 @@ fn main() -> ExitCode {
     }
     alloc::keep_freed_memory();
     let cli = cli::Cli::parse();
-    match cli::run(cli) {
+    // Under mpirun or srun, join the job (the guard finalises MPI when the command is done).
+    let result = pretune::parallel::init().and_then(|_job| {
+        if !pretune::parallel::is_root() {
+            // Rank 0 speaks for the job; the others' errors still reach stderr.
+            silence_stdout();
+        }
+        cli::run(cli)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -35,6 +43,19 @@ fn main() -> ExitCode {
             } else {
                 1
             })
+        }
+    }
+}
+
+/// Send standard output to /dev/null.
+fn silence_stdout() {
+    #[cfg(unix)]
+    // SAFETY: opens /dev/null and duplicates it onto descriptor 1; nothing else holds it.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null >= 0 {
+            libc::dup2(null, 1);
+            libc::close(null);
         }
     }
 }

@@ -62,23 +62,13 @@ fn backbone_tensors(m: &Classifier) -> Vec<Vec<f32>> {
     ]
 }
 
-/// A new model whose weights come from `seed`. Burn's RNG is global and parameters are
-/// initialised lazily, so seeding and initialising happen under one lock (tests run in parallel).
+/// A new model whose weights come from `seed`. Burn's generator is global: seeding and drawing
+/// happen under one lock (tests run in parallel).
 fn fresh(classes: usize, seed: u64) -> Classifier {
     static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = RNG.lock().unwrap();
-    let device = common::device();
-    device.seed(seed);
-    let model = Classifier::new(
-        models::arch("cnn").unwrap(),
-        &Default::default(),
-        classes,
-        &device,
-    );
-    backbone_tensors(&model);
-    values(model.head.weight.val());
-    values(model.head.bias.as_ref().unwrap().val());
-    model
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let arch = models::arch("cnn").unwrap();
+    Classifier::new(arch, &Default::default(), classes, seed, &common::device())
 }
 
 /// The metadata a run training a CNN on `set` would write.
@@ -198,11 +188,9 @@ fn new_head_keeps_the_backbone() {
     );
     checkpoint::save(dir.path(), &parent, &mut meta, None).unwrap();
 
-    let device = common::device();
-    device.seed(99);
     let (child, loaded) = Checkpoint::open(dir.path())
         .unwrap()
-        .load_backbone(4, &device)
+        .load_backbone(4, 99, &common::device())
         .unwrap();
     assert_eq!(
         loaded.len(),

@@ -83,7 +83,7 @@ fn every_architecture_has_torchvisions_tensor_names_and_shapes() {
             aux_logits: name == "inception_v3",
             ..Default::default()
         };
-        let model = Classifier::new(arch, &options, 1000, &device);
+        let model = Classifier::new(arch, &options, 1000, 0, &device);
         keys.sort();
         assert_eq!(torch::torch_layout(arch, &model), keys, "{name}");
     }

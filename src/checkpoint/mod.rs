@@ -371,25 +371,34 @@ impl Checkpoint {
 
     /// The whole model, as saved.
     pub fn load_model(&self, device: &Device) -> Result<Classifier> {
+        // The seed does not matter: every weight is then loaded.
         let mut model = Classifier::new(
             self.arch,
             &self.meta.model_options,
             self.meta.head_size(),
+            0,
             device,
         );
         self.apply(&mut model, None)?;
         Ok(model)
     }
 
-    /// A model with this checkpoint's backbone and a fresh head for `num_classes` classes
-    /// (without inception's auxiliary classifier, which belongs to the old classes).
-    /// Returns the model and the names of the tensors that were loaded.
+    /// A model with this checkpoint's backbone and a fresh head for `num_classes` classes drawn
+    /// from `seed` (without inception's auxiliary classifier, which belongs to the old
+    /// classes). Returns the model and the names of the tensors that were loaded.
     pub fn load_backbone(
         &self,
         num_classes: usize,
+        seed: u64,
         device: &Device,
     ) -> Result<(Classifier, Vec<String>)> {
-        let mut model = Classifier::new(self.arch, &self.backbone_options(), num_classes, device);
+        let mut model = Classifier::new(
+            self.arch,
+            &self.backbone_options(),
+            num_classes,
+            seed,
+            device,
+        );
         let loaded = self.apply(
             &mut model,
             Some(&format!("^{}", regex_escape(models::BACKBONE_PREFIX))),

@@ -6,12 +6,13 @@ use anyhow::Result;
 use burn::module::Module;
 use clap::{Args, ValueEnum};
 
+use burn::prelude::Device;
+use pretune::bail_input;
 use pretune::checkpoint::{self, Checkpoint, Meta};
 use pretune::data::{InputSpec, ModelInput, Normalization};
 use pretune::fs::write_atomic;
 use pretune::interop::torch;
 use pretune::models::{self, ArchKind};
-use pretune::{DeviceSpec, bail_input};
 
 use super::args::{ModelArgs, check_out, facts_table};
 
@@ -69,7 +70,7 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
-pub fn import(args: ImportArgs, device: DeviceSpec) -> Result<()> {
+pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
     let arch = models::arch(&args.arch)?;
     let ArchKind::Image(image) = arch.kind else {
         bail_input!(
@@ -107,7 +108,7 @@ pub fn import(args: ImportArgs, device: DeviceSpec) -> Result<()> {
         tensors,
         names.as_ref().map(Vec::len),
         &args.weights,
-        &device.device(),
+        device,
     )?;
     let num_classes = imported.model.head.weight.dims()[1];
     let class_names = names.unwrap_or_else(|| (0..num_classes).map(|c| c.to_string()).collect());
@@ -186,9 +187,9 @@ fn class_names(spec: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub fn export(args: ExportArgs, device: DeviceSpec) -> Result<()> {
+pub fn export(args: ExportArgs, device: &Device) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
-    let model = ckpt.load_model(&device.device())?;
+    let model = ckpt.load_model(device)?;
     let ExportFormat::Torch = args.format;
     let ModelInput::Image(input) = &ckpt.meta.input else {
         bail_input!(

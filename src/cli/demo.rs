@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use pretune::DeviceSpec;
+use burn::prelude::Device;
 
 use super::args::count;
 use crate::demo::topics::{self, TextDemoConfig};
@@ -92,7 +92,7 @@ pub struct TextDemoArgs {
     pub out: PathBuf,
 }
 
-pub fn run(args: DemoArgs, device: DeviceSpec) -> Result<()> {
+pub fn run(args: DemoArgs, device: &Device) -> Result<()> {
     if let Some(DemoKind::Text(args)) = args.kind {
         return run_text(args, device);
     }
@@ -128,7 +128,7 @@ pub fn run(args: DemoArgs, device: DeviceSpec) -> Result<()> {
     Ok(())
 }
 
-fn run_text(args: TextDemoArgs, device: DeviceSpec) -> Result<()> {
+fn run_text(args: TextDemoArgs, device: &Device) -> Result<()> {
     let config = TextDemoConfig {
         data: args.data,
         model: topics::minilm_dir(args.model.as_deref()),

@@ -7,9 +7,10 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
+use burn::prelude::Device;
 use pretune::fs::write_atomic;
 use pretune::interop::hf;
-use pretune::{DeviceSpec, bail_input, infer, input_error};
+use pretune::{bail_input, infer, input_error};
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
@@ -34,7 +35,7 @@ struct Line<'a> {
     embedding: &'a [f32],
 }
 
-pub fn run(args: EmbedArgs, device: DeviceSpec) -> Result<()> {
+pub fn run(args: EmbedArgs, device: &Device) -> Result<()> {
     let texts: Vec<String> = match &args.file {
         Some(f) => std::fs::read_to_string(f)
             .map_err(|e| input_error!("{}: cannot read as UTF-8 text: {e}", f.display()))?
@@ -46,7 +47,7 @@ pub fn run(args: EmbedArgs, device: DeviceSpec) -> Result<()> {
     if texts.is_empty() {
         bail_input!("no texts to embed");
     }
-    let hf = hf::load_hf_dir(&args.model, &device.device())?;
+    let hf = hf::load_hf_dir(&args.model, device)?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let embeddings = infer::embed(&hf.model, &hf.tokenizer, &refs)?;
     let mut out = Vec::new();

@@ -6,11 +6,12 @@ use anyhow::Result;
 use clap::Args;
 use comfy_table::{Cell, CellAlignment, Table, presets};
 
+use burn::prelude::Device;
 use pretune::checkpoint::Checkpoint;
 use pretune::data::{self, Split};
 use pretune::metrics::Report;
 use pretune::models::Task;
-use pretune::{DeviceSpec, bail_input, infer};
+use pretune::{bail_input, infer};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -34,9 +35,9 @@ pub struct EvalArgs {
     pub columns: data::texts::Columns,
 }
 
-pub fn run(args: EvalArgs, device: DeviceSpec) -> Result<()> {
+pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
-    let model = ckpt.load_model(&device.device())?;
+    let model = ckpt.load_model(device)?;
     let (all, skipped) = data::load_dataset(
         &args.data,
         args.split,

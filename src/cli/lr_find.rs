@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use burn::prelude::Device;
 use pretune::data::DataSpec;
 use pretune::fs::write_atomic;
+use pretune::interop;
 use pretune::models::Task;
 use pretune::train::{self, RunKind};
-use pretune::{DeviceSpec, interop};
 
 use super::args::{ModelArgs, RecipeArgs, TextArgs};
 use super::train::FreshPlan;
@@ -45,22 +46,21 @@ pub struct LrFindArgs {
     pub recipe: RecipeArgs,
 }
 
-pub fn run(args: LrFindArgs, device: DeviceSpec) -> Result<()> {
+pub fn run(args: LrFindArgs, device: &Device) -> Result<()> {
     if args.end_lr <= args.start_lr {
         pretune::bail_input!("--end-lr must be above --start-lr");
     }
-    let device = device.device();
     let (model, input, tokenizer, sets, recipe) = match &args.from {
         Some(from) => {
-            let p = interop::open_model(from, &device)?;
+            let p = interop::open_model(from, device)?;
             let recipe = args.recipe.resolve(if p.arch.is_text() {
                 RunKind::TextFinetune
             } else {
                 RunKind::Images
             });
             let sets = args.data.load(p.meta.input.dims(), recipe.seed)?;
-            device.seed(recipe.seed);
-            let model = p.load_backbone(sets.train.class_names().len(), &device)?.0;
+            let classes = sets.train.class_names().len();
+            let model = p.load_backbone(classes, recipe.seed, device)?.0;
             (
                 model,
                 p.meta.input.clone(),
@@ -76,7 +76,7 @@ pub fn run(args: LrFindArgs, device: DeviceSpec) -> Result<()> {
             } else {
                 RunKind::Images
             });
-            let f = plan.build(&args.data, recipe.seed, &device)?;
+            let f = plan.build(&args.data, recipe.seed, device)?;
             (f.model, f.input, f.tokenizer, f.sets, recipe)
         }
     };

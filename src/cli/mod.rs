@@ -36,7 +36,9 @@ pub struct Cli {
     /// CPU threads for tensor work [default: all cores].
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
-    /// Where to compute: cpu.
+    /// Where to compute: cpu, or with the GPU features wgpu[:N|:cpu], vulkan[:N|:cpu] (`:cpu`: a
+    /// software adapter such as Mesa's lavapipe), cuda[:N]. Under MPI each rank takes its
+    /// machine's GPU by local rank.
     #[arg(long, global = true, default_value_t = DeviceSpec::Cpu)]
     device: DeviceSpec,
 }
@@ -75,7 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
             .build_global()
             .ok();
     }
-    let device = cli.device;
+    let device = &cli.device.device()?;
     match cli.command {
         Command::Demo(args) => demo::run(args, device),
         Command::Pretrain(args) => args.run(device, train::pretrain),

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use clap::Args;
 use serde::Serialize;
 
+use burn::prelude::Device;
 use pretune::checkpoint::Checkpoint;
 use pretune::data::examples::TextExamples;
 use pretune::data::texts::TextSet;
@@ -15,7 +16,7 @@ use pretune::data::{ImageSet, ModelInput, folder};
 use pretune::fs::write_atomic;
 use pretune::interop::torch;
 use pretune::models::{Classifier, Input, Task};
-use pretune::{DeviceSpec, bail_input, infer, input_error};
+use pretune::{bail_input, infer, input_error};
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -57,9 +58,9 @@ struct Prediction {
     top: Vec<(String, f32)>,
 }
 
-pub fn run(args: PredictArgs, device: DeviceSpec) -> Result<()> {
+pub fn run(args: PredictArgs, device: &Device) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
-    let model = ckpt.load_model(&device.device())?;
+    let model = ckpt.load_model(device)?;
     if let (Some(input), Some(out)) = (&args.tensor, &args.raw_logits) {
         return raw_logits(&ckpt, model, input, out);
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use burn::prelude::Device;
 use clap::Args;
 use pretune::checkpoint::{self, Lineage, Meta, Run};
 use pretune::data::TrainingData;
@@ -13,9 +14,10 @@ use pretune::data::{DataSpec, InputSpec, ModelInput, Normalization, TextInput, T
 use pretune::models::{self, ArchInfo, Classifier, ModelOptions, Task, bert};
 use pretune::train::observe::{Display, Interrupt, MetricsLog, ResumeSaver};
 use pretune::train::{
-    self, FinetuneOptions, Frozen, Interrupted, Keep, Phase, Plan, RunKind, Score, Strategy, state,
+    self, FinetuneOptions, Frozen, Interrupted, Keep, Observer, Phase, Plan, RunKind, Score,
+    Strategy, state,
 };
-use pretune::{DeviceSpec, bail_input, input_error, interop};
+use pretune::{bail_input, input_error, interop, parallel};
 use serde::{Deserialize, Serialize};
 
 use super::args::{ModelArgs, RecipeArgs, SaveArgs, TextArgs, check_out, clear_run};
@@ -68,7 +70,7 @@ impl<A: clap::FromArgMatches> clap::FromArgMatches for Resumable<A> {
 
 impl<A> Resumable<A> {
     /// Continue the run, or start it with `start`.
-    pub fn run(self, device: DeviceSpec, start: fn(A, DeviceSpec) -> Result<()>) -> Result<()> {
+    pub fn run(self, device: &Device, start: fn(A, &Device) -> Result<()>) -> Result<()> {
         match self {
             Resumable::Resume(dir) => resume(ResumeArgs { dir }, device),
             Resumable::Start(args) => start(args, device),
@@ -239,8 +241,7 @@ impl FreshPlan<'_> {
             Some(t) if self.task == Task::Mlm => t.vocab_size(),
             _ => classes(&sets, data)?,
         };
-        device.seed(seed);
-        let model = Classifier::new(self.arch, &options, outputs, device);
+        let model = Classifier::new(self.arch, &options, outputs, seed, device);
         Ok(Fresh {
             model,
             options,
@@ -263,9 +264,11 @@ fn classes(sets: &TrainingData, data: &DataSpec) -> Result<usize> {
     Ok(n)
 }
 
-pub fn pretrain(args: PretrainArgs, device: DeviceSpec) -> Result<()> {
+pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
     let plan = FreshPlan::new(&args.model, args.task, &args.layout, &args.text)?;
-    check_out(&args.out, args.overwrite, None)?;
+    if parallel::is_root() {
+        check_out(&args.out, args.overwrite, None)?;
+    }
     let recipe = args.recipe.resolve(if plan.arch.is_text() {
         RunKind::TextFromScratch
     } else {
@@ -273,7 +276,7 @@ pub fn pretrain(args: PretrainArgs, device: DeviceSpec) -> Result<()> {
     });
     let (arch, task) = (plan.arch, plan.task);
     let data = args.data.with_absolute_path();
-    let f = plan.build(&data, recipe.seed, &device.device())?;
+    let f = plan.build(&data, recipe.seed, device)?;
     let on = match task {
         Task::Classify => f.sets.describe(),
         // The texts' topics do not matter to a masked language model.
@@ -314,9 +317,11 @@ pub fn pretrain(args: PretrainArgs, device: DeviceSpec) -> Result<()> {
     execute(run, f.model, f.sets, &args.out, None)
 }
 
-pub fn finetune(args: FinetuneArgs, device: DeviceSpec) -> Result<()> {
-    check_out(&args.out, args.overwrite, Some(&args.from))?;
-    let parent = interop::open_model(&args.from, &device.device())?;
+pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
+    if parallel::is_root() {
+        check_out(&args.out, args.overwrite, Some(&args.from))?;
+    }
+    let parent = interop::open_model(&args.from, device)?;
     let text = parent.arch.is_text();
     let recipe = args.recipe.resolve(match args.strategy.strategy {
         Strategy::Lora if text => RunKind::TextLora,
@@ -344,10 +349,8 @@ pub fn finetune(args: FinetuneArgs, device: DeviceSpec) -> Result<()> {
     let input = parent.meta.input.clone();
     let data = args.data.with_absolute_path();
     let sets = data.load(input.dims(), recipe.seed)?;
-    let burn_device = device.device();
-    burn_device.seed(recipe.seed);
     let num_classes = classes(&sets, &data)?;
-    let (model, loaded) = parent.load_backbone(num_classes, &burn_device)?;
+    let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;
     println!(
         "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
         parent.arch.name,
@@ -396,7 +399,8 @@ pub fn finetune(args: FinetuneArgs, device: DeviceSpec) -> Result<()> {
 fn model_for(meta: &Meta, device: &burn::prelude::Device) -> Result<Classifier> {
     let arch = models::arch(&meta.architecture)?;
     arch.check(&meta.model_options)?;
-    let model = Classifier::new(arch, &meta.model_options, meta.head_size(), device);
+    // Its weights come from the state: the seed does not matter.
+    let model = Classifier::new(arch, &meta.model_options, meta.head_size(), 0, device);
     // A LoRA run saves its model with adapters: give the fresh one the same.
     let lora = meta.phases.iter().find_map(|p| match p.frozen {
         Frozen::Lora { rank, alpha } => Some((rank, alpha)),
@@ -408,17 +412,23 @@ fn model_for(meta: &Meta, device: &burn::prelude::Device) -> Result<Classifier> 
     })
 }
 
-pub fn resume(args: ResumeArgs, device: DeviceSpec) -> Result<()> {
+pub fn resume(args: ResumeArgs, device: &Device) -> Result<()> {
     let path = args.dir.join(STATE_FILE);
-    if !path.is_file() {
-        bail_input!(
-            "{}: no {STATE_FILE} here: nothing to resume (a finished run removes it)",
-            args.dir.display()
-        );
-    }
-    let burn_device = device.device();
-    let snapshot = state::load(&path, |run: &RunDescription| {
-        model_for(&run.meta, &burn_device)
+    // Rank 0 reads the state and sends it to the others (they may be on other machines).
+    let bytes = if parallel::is_root() {
+        if !path.is_file() {
+            bail_input!(
+                "{}: no {STATE_FILE} here: nothing to resume (a finished run removes it)",
+                args.dir.display()
+            );
+        }
+        std::fs::read(&path).map_err(|e| input_error!("{}: cannot read: {e}", path.display()))?
+    } else {
+        Vec::new()
+    };
+    let bytes = parallel::broadcast(bytes);
+    let snapshot = state::parse(&bytes, &path, |run: &RunDescription| {
+        model_for(&run.meta, device)
     })?;
     let run = snapshot.run;
     let (Some(data), Some(recipe)) = (&run.meta.data, &run.meta.recipe) else {
@@ -454,10 +464,15 @@ fn execute(
     out: &Path,
     resume: Option<state::Resume>,
 ) -> Result<()> {
-    std::fs::create_dir_all(out)
-        .map_err(|e| input_error!("{}: cannot create the output directory: {e}", out.display()))?;
-    if resume.is_none() {
-        clear_run(out)?;
+    // Rank 0 alone writes: the checkpoint, metrics.jsonl, the resume state.
+    let root = parallel::is_root();
+    if root {
+        std::fs::create_dir_all(out).map_err(|e| {
+            input_error!("{}: cannot create the output directory: {e}", out.display())
+        })?;
+        if resume.is_none() {
+            clear_run(out)?;
+        }
     }
     // Ctrl-C stops after the current step, saves the resume state and says how to continue.
     static INTERRUPT: AtomicBool = AtomicBool::new(false);
@@ -471,13 +486,21 @@ fn execute(
     let mlm = run.meta.task == Task::Mlm;
     let history = resume.as_ref().map_or(&[][..], |r| &r.progress.history[..]);
     let mut display = Display::new(mlm);
-    let mut log = MetricsLog::create(&out.join("metrics.jsonl"), history)?;
+    let mut log = if root {
+        Some(MetricsLog::create(&out.join("metrics.jsonl"), history)?)
+    } else {
+        None
+    };
     let mut saver = ResumeSaver {
         path: out.join(STATE_FILE),
         run: serde_json::to_value(&run)?,
         every: run.saving.save_every,
     };
     let mut interrupt = Interrupt(&INTERRUPT);
+    let mut observers: Vec<&mut dyn Observer> = vec![&mut interrupt];
+    if let Some(log) = log.as_mut() {
+        observers.extend([&mut display as &mut dyn Observer, log, &mut saver]);
+    }
     let mut meta = run.meta;
     let recipe = meta.recipe.clone().context("a training run has a recipe")?;
     let plan = Plan {
@@ -502,7 +525,7 @@ fn execute(
         train_examples.as_ref(),
         val_examples.as_deref(),
         &plan,
-        &mut [&mut display, &mut log, &mut saver, &mut interrupt],
+        &mut observers,
         resume,
     )
     .map_err(|e| {
@@ -515,6 +538,9 @@ fn execute(
     meta.history = outcome.history;
     meta.best_epoch = outcome.best_epoch;
     drop((train_examples, val_examples));
+    if !root {
+        return Ok(());
+    }
     checkpoint::save(out, &outcome.model, &mut meta, tokenizer.as_ref())?;
     let _ = std::fs::remove_file(&saver.path);
     let params = burn::module::Module::num_params(&outcome.model);

@@ -1,6 +1,8 @@
 //! Examples as a model takes them: what a model reads ([`ModelInput`], saved in every
 //! checkpoint), and labelled images or texts turned into batches ([`Examples`]).
 
+use std::ops::Range;
+
 use anyhow::Result;
 use burn::prelude::*;
 use rand::SeedableRng;
@@ -96,13 +98,13 @@ pub trait Examples {
         self.len() == 0
     }
     fn labels(&self) -> &[usize];
-    /// The batch of the examples at `indices`. Training passes the run's augmentation and the
-    /// step's random source (images are augmented, texts masked with it); evaluation passes
-    /// `None` and gets the same batch every time.
+    /// The batch of the examples at `indices`. Training says how to augment (images) or mask
+    /// (texts) each example, and which rows of the batch this process computes; evaluation
+    /// passes `None` and gets the whole batch, the same every time.
     fn batch(
         &self,
         indices: &[usize],
-        training: Option<(Augment, &mut StdRng)>,
+        training: Option<&Training>,
         device: &Device,
     ) -> Result<Batch>;
     /// Examples per forward pass when nothing learns (no activations are kept for backward).
@@ -113,6 +115,27 @@ pub trait Examples {
     }
     /// What the examples are, for throughput lines (`img`, `texts`).
     fn noun(&self) -> &'static str;
+}
+
+/// How a training step makes its batch.
+#[derive(Debug, Clone)]
+pub struct Training {
+    pub augment: Augment,
+    /// The step's seed: example `p` of the batch draws its augmentation or masking from
+    /// `rng(p)`, whatever process computes it.
+    pub seed: u64,
+    /// The rows of the batch this process computes (all of them in one process).
+    pub part: Range<usize>,
+}
+
+impl Training {
+    /// The random source of the example at `position` in the batch.
+    pub fn rng(&self, position: usize) -> StdRng {
+        StdRng::seed_from_u64(
+            (self.seed ^ 0x5EED_0006)
+                .wrapping_add((position as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        )
+    }
 }
 
 /// Images and the normalisation the model expects.
@@ -140,18 +163,23 @@ impl Examples for ImageExamples<'_> {
     fn batch(
         &self,
         indices: &[usize],
-        training: Option<(Augment, &mut StdRng)>,
+        training: Option<&Training>,
         device: &Device,
     ) -> Result<Batch> {
-        let input = match training {
-            Some((augment, rng)) if augment != Augment::None => {
-                augmented_images(self.set, indices, self.norm, augment, rng, device)
+        let (input, rows) = match training {
+            Some(t) if t.augment != Augment::None => (
+                augmented_images(self.set, indices, self.norm, t, device),
+                &indices[t.part.clone()],
+            ),
+            Some(t) => {
+                let rows = &indices[t.part.clone()];
+                (images(self.set, rows, self.norm, device), rows)
             }
-            _ => images(self.set, indices, self.norm, device),
+            None => (images(self.set, indices, self.norm, device), indices),
         };
         Ok(Batch {
             input: Input::Images(input),
-            targets: labels(&self.set.labels, indices, device),
+            targets: labels(&self.set.labels, rows, device),
         })
     }
 
@@ -185,22 +213,27 @@ pub fn labels(labels: &[usize], indices: &[usize], device: &Device) -> Tensor<1,
     Tensor::<1, Int>::from_data(TensorData::new(values, [indices.len()]), device)
 }
 
-/// Like [`images`], with each image randomly augmented.
+/// Like [`images`] for the rows `training.part` of the batch `indices`, each image augmented
+/// with its own random source.
 pub fn augmented_images(
     set: &ImageSet,
     indices: &[usize],
     norm: &Normalization,
-    augment: Augment,
-    rng: &mut StdRng,
+    training: &Training,
     device: &Device,
 ) -> Tensor<4> {
     let mut scratch = vec![0u8; set.image_len()];
-    let mut values = Vec::with_capacity(indices.len() * set.image_len());
-    for &i in indices {
-        augment.apply(set.image(i), &mut scratch, set.height, set.width, rng);
+    let rows = training.part.clone();
+    let mut values = Vec::with_capacity(rows.len() * set.image_len());
+    for p in rows.clone() {
+        let image = set.image(indices[p]);
+        let mut rng = training.rng(p);
+        training
+            .augment
+            .apply(image, &mut scratch, set.height, set.width, &mut rng);
         norm.extend(&mut values, &scratch);
     }
-    image_tensor(values, shape(set, indices.len()), device)
+    image_tensor(values, shape(set, rows.len()), device)
 }
 
 fn shape(set: &ImageSet, batch: usize) -> [usize; 4] {
@@ -238,16 +271,19 @@ impl Examples for TextExamples<'_> {
     fn batch(
         &self,
         indices: &[usize],
-        training: Option<(Augment, &mut StdRng)>,
+        training: Option<&Training>,
         device: &Device,
     ) -> Result<Batch> {
+        // The whole batch is tokenised, so that a process computing part of it pads as one
+        // computing all of it would.
         let texts: Vec<&str> = indices
             .iter()
             .map(|&i| self.set.texts[i].as_str())
             .collect();
         let mut encoded = self.tokenizer.encode(&texts)?;
+        let part = training.map_or(0..indices.len(), |t| t.part.clone());
         if !self.masked {
-            let (ids, types, mask) = encoded.tensors(device);
+            let (ids, types, mask) = encoded.rows(part.clone()).tensors(device);
             return Ok(Batch {
                 input: Input::Tokens {
                     ids,
@@ -255,20 +291,24 @@ impl Examples for TextExamples<'_> {
                     mask,
                     predict_at: None,
                 },
-                targets: labels(&self.set.labels, indices, device),
+                targets: labels(&self.set.labels, &indices[part], device),
             });
         }
-        // Evaluation masks the same tokens every time: a seed from the batch's first text.
-        let mut fixed;
-        let rng = match training {
-            Some((_, rng)) => rng,
-            None => {
-                fixed = StdRng::seed_from_u64(indices.first().map_or(0, |&i| i as u64));
-                &mut fixed
-            }
-        };
-        let (positions, targets) = self.tokenizer.mask(&mut encoded, rng);
-        let (ids, types, mask) = encoded.tensors(device);
+        // Training masks each text with its example's random source; evaluation masks the
+        // same tokens every time, from the text's index.
+        let (positions, targets) = self.tokenizer.mask(&mut encoded, |row| match training {
+            Some(t) => t.rng(row),
+            None => StdRng::seed_from_u64(indices.get(row).map_or(u64::MAX, |&i| i as u64)),
+        });
+        // This process's rows, and the masked positions in them.
+        let t = encoded.shape[1];
+        let (positions, targets): (Vec<i64>, Vec<i64>) = positions
+            .into_iter()
+            .zip(targets)
+            .filter(|(p, _)| part.contains(&(*p as usize / t.max(1))))
+            .map(|(p, target)| (p - (part.start * t) as i64, target))
+            .unzip();
+        let (ids, types, mask) = encoded.rows(part).tensors(device);
         let n = positions.len();
         Ok(Batch {
             input: Input::Tokens {

@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 pub use augment::Augment;
-pub use examples::{Batch, Examples, InputSpec, ModelInput, TextInput};
+pub use examples::{Batch, Examples, InputSpec, ModelInput, TextInput, Training};
 pub use images::{ImageSet, Normalization};
 pub use tokenizer::TextTokenizer;
 

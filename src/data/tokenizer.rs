@@ -200,38 +200,65 @@ impl TextTokenizer {
     }
 
     /// BERT's masking for masked language modelling: 15% of the real tokens are chosen (at
-    /// least one per batch); of those 80% become `[MASK]`, 10% a random token, 10% stay.
-    /// Returns the chosen positions (flat, row-major) and their original ids.
-    pub fn mask(&self, encoded: &mut Encoded, rng: &mut StdRng) -> (Vec<i64>, Vec<i64>) {
+    /// least one per batch); of those 80% become `[MASK]`, 10% a random token, 10% stay. Each
+    /// row draws from its own random source (`rng(row)`), so a text is masked alike whatever
+    /// batch or process it is in. Returns the chosen positions (flat, row-major) and their
+    /// original ids.
+    pub fn mask(
+        &self,
+        encoded: &mut Encoded,
+        rng: impl Fn(usize) -> StdRng,
+    ) -> (Vec<i64>, Vec<i64>) {
         let mask_id = self.inner.token_to_id("[MASK]").unwrap_or(0) as i64;
         let vocab = self.vocab_size() as i64;
-        let candidates: Vec<usize> = (0..encoded.ids.len())
+        let [rows, t] = encoded.shape;
+        let real: Vec<usize> = (0..encoded.ids.len())
             .filter(|&i| !encoded.special[i] && encoded.mask[i] > 0.0)
             .collect();
-        let mut chosen: Vec<usize> = candidates
-            .iter()
-            .copied()
-            .filter(|_| rng.random_bool(MASK_SHARE))
-            .collect();
-        if chosen.is_empty()
-            && let Some(&i) = candidates.choose(rng)
-        {
-            chosen.push(i);
-        }
-        let targets = chosen.iter().map(|&i| encoded.ids[i]).collect();
-        for &i in &chosen {
+        // The chosen token's original id; 80% become [MASK], 10% a random token, 10% stay.
+        let replace = |i: usize, rng: &mut StdRng, encoded: &mut Encoded| {
+            let original = encoded.ids[i];
             let roll: f64 = rng.random();
             if roll < 0.8 {
                 encoded.ids[i] = mask_id;
             } else if roll < 0.9 {
                 encoded.ids[i] = rng.random_range(0..vocab);
             }
+            (i as i64, original)
+        };
+        let mut chosen: Vec<(i64, i64)> = Vec::new();
+        for row in 0..rows {
+            let mut rng = rng(row);
+            for &i in real.iter().filter(|&&i| i / t.max(1) == row) {
+                if rng.random_bool(MASK_SHARE) {
+                    chosen.push(replace(i, &mut rng, encoded));
+                }
+            }
         }
-        (chosen.into_iter().map(|i| i as i64).collect(), targets)
+        if chosen.is_empty() {
+            let mut rng = rng(usize::MAX);
+            if let Some(&i) = real.choose(&mut rng) {
+                chosen.push(replace(i, &mut rng, encoded));
+            }
+        }
+        chosen.into_iter().unzip()
     }
 }
 
 impl Encoded {
+    /// Rows `rows` of the batch (the part a process computes), padded as the whole batch is.
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Encoded {
+        let t = self.shape[1];
+        let span = rows.start * t..rows.end * t;
+        Encoded {
+            ids: self.ids[span.clone()].to_vec(),
+            types: self.types[span.clone()].to_vec(),
+            mask: self.mask[span.clone()].to_vec(),
+            special: self.special[span].to_vec(),
+            shape: [rows.len(), t],
+        }
+    }
+
     /// The batch as tensors: ids, token types, mask.
     pub fn tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2>) {
         let int = |v: &Vec<i64>| {
@@ -259,7 +286,8 @@ mod tests {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let original = tokenizer.encode(&refs).unwrap();
         let mut masked = tokenizer.encode(&refs).unwrap();
-        let (positions, targets) = tokenizer.mask(&mut masked, &mut StdRng::seed_from_u64(3));
+        let (positions, targets) =
+            tokenizer.mask(&mut masked, |row| StdRng::seed_from_u64(3 + row as u64));
         let real = original
             .special
             .iter()

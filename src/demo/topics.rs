@@ -14,11 +14,11 @@ use burn::prelude::Device;
 use pretune::data::examples::TextExamples;
 use pretune::data::texts::{self, TextSet};
 use pretune::data::{Split, TextTokenizer, classes, split};
+use pretune::infer;
 use pretune::interop::hf::load_hf_dir;
 use pretune::models::{self, Backbone, Classifier, ModelOptions, bert};
 use pretune::train::observe::Display;
 use pretune::train::{self, Keep, Plan, Recipe, RunKind};
-use pretune::{DeviceSpec, infer};
 
 /// What to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,8 +133,7 @@ fn mlm_recipe(epochs: usize, seed: u64) -> Recipe {
     }
 }
 
-pub fn run(config: &TextDemoConfig, device: DeviceSpec) -> Result<TextDemoResults> {
-    let device = device.device();
+pub fn run(config: &TextDemoConfig, device: &Device) -> Result<TextDemoResults> {
     let columns = texts::Columns::default();
     let all_train = texts::load(&config.data, Split::Train, &columns)?;
     let all_test = texts::load(&config.data, Split::Test, &columns)?;
@@ -175,8 +174,8 @@ pub fn run(config: &TextDemoConfig, device: DeviceSpec) -> Result<TextDemoResult
         config.mlm_epochs
     );
     let options = mini_options(&mlm_tokenizer);
-    device.seed(config.seed);
-    let mlm_model = Classifier::new(bert_mini, &options, mlm_tokenizer.vocab_size(), &device);
+    let vocab = mlm_tokenizer.vocab_size();
+    let mlm_model = Classifier::new(bert_mini, &options, vocab, config.seed, device);
     let masked = |set| TextExamples {
         set,
         tokenizer: &mlm_tokenizer,
@@ -202,7 +201,7 @@ pub fn run(config: &TextDemoConfig, device: DeviceSpec) -> Result<TextDemoResult
             .collect(),
         train_perplexity: outcome.history.iter().map(|h| h.train_loss.exp()).collect(),
     };
-    let minilm = load_hf_dir(&config.model, &device)?;
+    let minilm = load_hf_dir(&config.model, device)?;
 
     // Each seed draws its own labelled texts; the three models learn the same ones.
     let mut runs = Vec::new();
@@ -228,14 +227,14 @@ pub fn run(config: &TextDemoConfig, device: DeviceSpec) -> Result<TextDemoResult
         // From scratch: a vocabulary and a model learned from the labelled texts alone.
         let started = Instant::now();
         let tokenizer = TextTokenizer::train_wordpiece(&train.texts, VOCAB_SIZE, MAX_LENGTH)?;
-        device.seed(seed);
-        let model = Classifier::new(bert_mini, &mini_options(&tokenizer), chosen.len(), &device);
+        let options = mini_options(&tokenizer);
+        let model = Classifier::new(bert_mini, &options, chosen.len(), seed, device);
         let mut run = classify("scratch", model, &tokenizer, RunKind::TextFromScratch)?;
         run.seconds = started.elapsed().as_secs_f64();
         runs.push(run);
         // The masked language model's encoder, trained the same way.
         let width = bert_mini.features_for(&options);
-        let model = with_new_head(pretrained.clone(), width, chosen.len(), seed, &device);
+        let model = with_new_head(pretrained.clone(), width, chosen.len(), seed, device);
         runs.push(classify(
             "mlm+finetune",
             model,
@@ -249,7 +248,7 @@ pub fn run(config: &TextDemoConfig, device: DeviceSpec) -> Result<TextDemoResult
             width,
             chosen.len(),
             seed,
-            &device,
+            device,
         );
         runs.push(classify(
             "minilm",
@@ -326,11 +325,11 @@ fn with_new_head(
     seed: u64,
     device: &Device,
 ) -> Classifier {
-    device.seed(seed);
     Classifier {
         backbone,
         head: LinearConfig::new(width, classes).init(device),
     }
+    .reset_head(classes, seed)
 }
 
 /// Where the README's `scripts/minilm.sh` unpacks all-MiniLM-L6-v2.

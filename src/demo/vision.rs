@@ -10,10 +10,10 @@ use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
 use pretune::data::{self, Augment, Normalization, Split, classes, split};
+use pretune::infer;
 use pretune::models::{self, ArchInfo, Classifier};
 use pretune::train::observe::Display;
 use pretune::train::{self, FinetuneOptions, Keep, Optimizer, Phase, Plan, Recipe, Schedule};
-use pretune::{DeviceSpec, infer};
 
 /// Which training recipe the demo uses for all three methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -186,7 +186,7 @@ fn finetune_phases(kind: RecipeKind, arch: &ArchInfo, epochs: usize) -> Vec<Phas
 }
 
 /// Run the demo, printing one line per trained model.
-pub fn run(config: &DemoConfig, device: DeviceSpec) -> Result<DemoResults> {
+pub fn run(config: &DemoConfig, device: &Device) -> Result<DemoResults> {
     let arch = models::arch("cnn")?;
     let input = arch.input_for(&Default::default()).expect("an image model");
     let train_all = data::load(&config.data, Split::Train, input, false)?.0;
@@ -214,7 +214,6 @@ pub fn run(config: &DemoConfig, device: DeviceSpec) -> Result<DemoResults> {
     };
     let source_test = test_all.restrict_to(&source);
     let norm = Normalization::of(&source_train);
-    let device = device.device();
     let started = Instant::now();
     println!(
         "pretraining on {} source images ({}), {pretrain_epochs} epoch(s)...",
@@ -222,7 +221,7 @@ pub fn run(config: &DemoConfig, device: DeviceSpec) -> Result<DemoResults> {
         source_train.class_names.join(", ")
     );
     let pretrained = train::fit(
-        fresh(arch, source.len(), 0, &device),
+        fresh(arch, source.len(), 0, device),
         &source_train.normalized(&norm),
         None,
         &Plan::all(pretrain_recipe(config.recipe, pretrain_epochs)),
@@ -285,15 +284,15 @@ pub fn run(config: &DemoConfig, device: DeviceSpec) -> Result<DemoResults> {
                 let started = Instant::now();
                 let (model, phases) = match method {
                     Method::Scratch => (
-                        fresh(arch, target.len(), seed, &device),
+                        fresh(arch, target.len(), seed, device),
                         vec![Phase::all(epochs)],
                     ),
                     Method::LinearProbe => (
-                        transfer(&pretrained, arch, target.len(), seed, &device),
+                        transfer(&pretrained, target.len(), seed),
                         probe(arch, epochs),
                     ),
                     Method::Finetune => (
-                        transfer(&pretrained, arch, target.len(), seed, &device),
+                        transfer(&pretrained, target.len(), seed),
                         finetune_phases(config.recipe, arch, epochs),
                     ),
                 };
@@ -354,21 +353,12 @@ fn probe(arch: &ArchInfo, epochs: usize) -> Vec<Phase> {
 
 /// A new model whose weights come from `seed`.
 fn fresh(arch: &ArchInfo, classes: usize, seed: u64, device: &Device) -> Classifier {
-    device.seed(seed);
-    Classifier::new(arch, &Default::default(), classes, device)
+    Classifier::new(arch, &Default::default(), classes, seed, device)
 }
 
 /// The pretrained backbone with a new head (seeded) for `classes` classes.
-fn transfer(
-    pretrained: &Classifier,
-    arch: &ArchInfo,
-    classes: usize,
-    seed: u64,
-    device: &Device,
-) -> Classifier {
-    let mut model = fresh(arch, classes, seed, device);
-    model.backbone = pretrained.backbone.clone();
-    model
+fn transfer(pretrained: &Classifier, classes: usize, seed: u64) -> Classifier {
+    pretrained.clone().reset_head(classes, seed)
 }
 
 impl DemoResults {

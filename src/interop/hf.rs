@@ -142,10 +142,12 @@ pub fn open(dir: &Path, device: &Device) -> Result<Checkpoint> {
         bert: Some(hf.config.clone()),
         ..Default::default()
     };
+    // A placeholder head, for the checkpoint's shape: fine-tuning replaces it.
     let model = Classifier {
         backbone: Backbone::Bert(hf.model),
         head: burn::nn::LinearConfig::new(hf.config.hidden_size, 2).init(device),
-    };
+    }
+    .reset_head(2, 0);
     let input = ModelInput::Text(TextInput {
         max_length: hf.tokenizer.max_length,
     });

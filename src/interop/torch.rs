@@ -148,7 +148,7 @@ pub fn import(
         ..options
     };
     arch.check(&options)?;
-    let mut model = Classifier::new(arch, &options, num_classes, device);
+    let mut model = Classifier::new(arch, &options, num_classes, 0, device);
     let mut pack = Vec::new();
     let mut unused = Vec::new();
     for (name, data) in tensors {

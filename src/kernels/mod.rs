@@ -17,6 +17,7 @@ mod gelu;
 mod pool;
 mod softmax;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use burn::backend::autodiff::Autodiff;
@@ -57,7 +58,7 @@ pub trait CpuKernels: Backend {
 
     /// Zero each element with probability `prob` (which ones: a function of `seed`), scale the
     /// rest by `1 / (1 - prob)`.
-    fn dropout_hashed(x: FloatTensor<Self>, prob: f64, seed: u64) -> FloatTensor<Self>;
+    fn dropout_hashed(x: FloatTensor<Self>, prob: f64, seed: u64, first: u64) -> FloatTensor<Self>;
 
     /// `x · Φ(x)`, Φ the standard normal's distribution function (GELU's exact form).
     fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -129,11 +130,25 @@ pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
             .collect();
     let seed = ((draws[0].to_bits() as u64) << 32 | draws[1].to_bits() as u64)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // Elements are counted from the batch's first example, wherever this process's rows start.
+    let rows = x.dims()[0].max(1);
+    let first = (BATCH_OFFSET.load(Ordering::Relaxed) * (x.shape().num_elements() / rows)) as u64;
     Tensor::from_dispatch(<Dispatch as CpuKernels>::dropout_hashed(
         x.into_dispatch(),
         dropout.prob,
         seed,
+        first,
     ))
+}
+
+/// Index, in the whole batch, of the first example of the batch this process computes (its
+/// part of a batch split across processes): dropout masks are keyed by the whole batch's
+/// element indices, so N processes drop out what one would.
+static BATCH_OFFSET: AtomicUsize = AtomicUsize::new(0);
+
+/// Say where the rows the next forward passes compute start in the whole batch.
+pub fn set_batch_offset(rows: usize) {
+    BATCH_OFFSET.store(rows, Ordering::Relaxed);
 }
 
 /// `burn::tensor::activation::gelu(x)`, through our kernel where it applies.
@@ -224,9 +239,9 @@ impl CpuKernels for Flex {
         tensor(out, [s.batch, s.channels, oh, ow])
     }
 
-    fn dropout_hashed(x: FlexTensor, prob: f64, seed: u64) -> FlexTensor {
+    fn dropout_hashed(x: FlexTensor, prob: f64, seed: u64, first: u64) -> FlexTensor {
         let x = contiguous(x);
-        tensor(dropout::apply(values(&x), prob, seed), x.shape())
+        tensor(dropout::apply(values(&x), prob, seed, first), x.shape())
     }
 
     fn gelu_erf(x: FlexTensor) -> FlexTensor {
@@ -297,18 +312,18 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         with_kept::<C>(x, Flex::gelu_erf, false, gelu::grad)
     }
 
-    fn dropout_hashed(x: FloatTensor<Self>, prob: f64, seed: u64) -> FloatTensor<Self> {
+    fn dropout_hashed(x: FloatTensor<Self>, prob: f64, seed: u64, first: u64) -> FloatTensor<Self> {
         match DropoutBackward
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish(
-                (prob, seed),
-                Flex::dropout_hashed(x.into_primitive(), prob, seed),
+                (prob, seed, first),
+                Flex::dropout_hashed(x.into_primitive(), prob, seed, first),
             ),
             OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::dropout_hashed(x.into_primitive(), prob, seed))
+                prep.finish(Flex::dropout_hashed(x.into_primitive(), prob, seed, first))
             }
         }
     }

@@ -135,17 +135,34 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// A freshly initialised `arch` with a head for `num_classes` classes.
+    /// A freshly initialised `arch` with a head for `num_classes` classes, on `device`. The
+    /// weights are drawn on the CPU from `seed` (then moved): the same seed gives the same
+    /// weights on every device, and every process of a distributed run starts alike.
     pub fn new(
         arch: &ArchInfo,
         options: &ModelOptions,
         num_classes: usize,
+        seed: u64,
         device: &Device,
     ) -> Self {
-        Classifier {
-            backbone: (arch.backbone)(options, num_classes, device),
-            head: LinearConfig::new(arch.features_for(options), num_classes).init(device),
-        }
+        let cpu = init_device();
+        cpu.seed(seed);
+        let model = Classifier {
+            backbone: (arch.backbone)(options, num_classes, &cpu),
+            head: LinearConfig::new(arch.features_for(options), num_classes).init(&cpu),
+        };
+        initialised(model).fork(device)
+    }
+
+    /// The same backbone with a new head for `num_classes` classes (timm's `reset_classifier`),
+    /// drawn from `seed`.
+    pub fn reset_head(self, num_classes: usize, seed: u64) -> Self {
+        let device = self.head.weight.device();
+        let cpu = init_device();
+        cpu.seed(seed);
+        let [features, _] = self.head.weight.dims();
+        let head = initialised(LinearConfig::new(features, num_classes).init(&cpu)).fork(&device);
+        Classifier { head, ..self }
     }
 
     /// Inputs → features (timm's `forward_features`).
@@ -162,6 +179,25 @@ impl Classifier {
     pub fn forward(&self, x: Input) -> Result<Tensor<2>> {
         Ok(self.forward_head(self.forward_features(x)?))
     }
+}
+
+/// Where weights are drawn: the CPU, with autodiff as training wants them.
+fn init_device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// `module` with every parameter drawn now. Burn draws them lazily, on first use — that is,
+/// after whatever the first step seeded the generator with; drawing at once makes the weights
+/// a function of the seed the model was built with alone.
+fn initialised<M: Module>(module: M) -> M {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+    module
 }
 
 /// Tensor-name prefix of the backbone's parameters in checkpoints.

@@ -36,9 +36,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Augment, Examples};
-use crate::infer;
+use crate::data::{Augment, Examples, Training};
 use crate::models::Classifier;
+use crate::{infer, kernels, parallel};
 use batches::{epoch_batches, mix};
 use step::{Inputs, detached};
 
@@ -156,6 +156,10 @@ pub fn fit(
     let val = val.filter(|v| !v.is_empty());
     let epochs: usize = plan.phases.iter().map(|p| p.epochs).sum();
     let resumed = resume.is_some();
+    if !resumed {
+        // Every process starts from rank 0's weights.
+        model = broadcast_weights(model)?;
+    }
     let (mut progress, mut best, mut optim_state) = match resume {
         Some(r) => (r.progress, r.best, Some(r.optim)),
         // A clone, not `detached`: parameters initialise lazily, on the first forward pass
@@ -239,23 +243,26 @@ pub fn fit(
                 // Dropout draws from the device's generator: seeded per step, a resumed run
                 // drops out exactly what the uninterrupted one did.
                 device.seed(mix(recipe.seed, epoch as u64, step as u64) ^ 0xD80);
-                let mut rng = StdRng::seed_from_u64(mix(recipe.seed, epoch as u64, step as u64));
-                let (logits, y) =
-                    inputs.forward(&model, chunk, recipe.augment, &mut rng, &device)?;
-                let predicted = y.dims()[0];
+                // This process's rows of the batch (all of them, unless split across ranks).
+                let training = Training {
+                    augment: recipe.augment,
+                    seed: mix(recipe.seed, epoch as u64, step as u64),
+                    part: parallel::share(chunk.len()),
+                };
+                kernels::set_batch_offset(training.part.start);
+                let out = inputs.forward(&model, chunk, &training, &device)?;
                 let done = step::optimise(
                     model,
-                    logits,
-                    y,
+                    out,
                     &loss_fn,
                     &mut optim,
                     optim::learning_rates(lr, &groups),
-                );
+                )?;
                 model = done.model;
                 if done.applied {
-                    progress.loss_sum += done.loss * predicted as f64;
+                    progress.loss_sum += done.loss * done.predicted as f64;
                     progress.correct += done.hits;
-                    progress.predicted += predicted;
+                    progress.predicted += done.predicted;
                     progress.seen += chunk.len();
                 } else if recipe.skip_nonfinite {
                     progress.skipped += 1;
@@ -286,7 +293,7 @@ pub fn fit(
                 for o in observers.iter_mut() {
                     control = control.max(o.step(&view)?);
                 }
-                match control {
+                match agree(control) {
                     Control::Continue => {}
                     Control::Stop => {
                         progress.stopped = true;
@@ -315,6 +322,12 @@ pub fn fit(
                 }
                 None => (None, None),
             };
+            if !parallel::all_agree(weights_hash(&model)) {
+                anyhow::bail!(
+                    "the processes' weights differ after epoch {epoch}: the job stops (is the \
+                     data the same on every machine?)"
+                );
+            }
             let predicted = progress.predicted.max(1) as f64;
             let record = EpochRecord {
                 epoch,
@@ -370,4 +383,64 @@ pub fn fit(
         history: progress.history,
         best_epoch: progress.best.epoch,
     })
+}
+
+/// What all processes do after a step: the strongest of their observers' wishes (an
+/// interrupt on one machine stops every rank at the same step).
+fn agree(control: Control) -> Control {
+    let mut wishes = [
+        f64::from(u8::from(control == Control::Stop)),
+        f64::from(u8::from(control == Control::Interrupt)),
+    ];
+    parallel::sum_f64(&mut wishes);
+    if wishes[1] > 0.0 {
+        Control::Interrupt
+    } else if wishes[0] > 0.0 {
+        Control::Stop
+    } else {
+        Control::Continue
+    }
+}
+
+/// A hash of every weight, to check that all processes hold the same model (0 alone).
+fn weights_hash(model: &Classifier) -> u64 {
+    use std::hash::Hasher;
+    if parallel::place().size == 1 {
+        return 0;
+    }
+    struct Hash(std::hash::DefaultHasher);
+    impl burn::module::ModuleVisitor for Hash {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            for v in param.val().into_data().iter::<f32>() {
+                self.0.write_u32(v.to_bits());
+            }
+        }
+    }
+    let mut hash = Hash(std::hash::DefaultHasher::new());
+    model.visit(&mut hash);
+    hash.0.finish()
+}
+
+/// `model` with rank 0's weights, in every process.
+fn broadcast_weights(model: Classifier) -> Result<Classifier> {
+    use burn::store::ModuleRecord;
+    if parallel::place().size == 1 {
+        return Ok(model);
+    }
+    let bytes = if parallel::is_root() {
+        model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("serialising the weights: {e}"))?
+            .to_vec()
+    } else {
+        Vec::new()
+    };
+    let bytes = parallel::broadcast(bytes);
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| anyhow::anyhow!("rank 0's weights: {e}"))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("rank 0's weights do not fit: {e}"))
 }

@@ -108,7 +108,9 @@ impl Display {
             .unwrap_or(30.0);
         Display {
             bar: ProgressBar::hidden(),
-            terminal: std::io::stdout().is_terminal(),
+            // Under mpirun stdout is a pseudo-terminal even when the job's output goes to a
+            // file: plain lines there.
+            terminal: std::io::stdout().is_terminal() && crate::parallel::place().size == 1,
             perplexity,
             last_line: Instant::now(),
             plain_every: Duration::from_secs_f64(seconds),

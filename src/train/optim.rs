@@ -130,11 +130,12 @@ mod tests {
 
     #[test]
     fn weight_decay_skips_biases() {
-        let device = crate::DeviceSpec::Cpu.device();
+        let device = crate::DeviceSpec::Cpu.device().unwrap();
         let model = Classifier::new(
             models::arch("cnn").unwrap(),
             &Default::default(),
             3,
+            0,
             &device,
         );
         let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);

@@ -148,9 +148,18 @@ pub fn load<D: serde::de::DeserializeOwned>(
     path: &Path,
     fresh: impl Fn(&D) -> Result<Classifier>,
 ) -> Result<Snapshot<D>> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read the resume state", path.display()))?;
+    parse(&bytes, path, fresh)
+}
+
+/// A state file's `bytes` (read from `path`, or received from the process that read it).
+pub fn parse<D: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    fresh: impl Fn(&D) -> Result<Classifier>,
+) -> Result<Snapshot<D>> {
     let shown = path.display();
-    let bytes =
-        std::fs::read(path).with_context(|| format!("{shown}: cannot read the resume state"))?;
     if !bytes.starts_with(MAGIC) {
         bail_input!("{shown}: not a pretune resume state");
     }

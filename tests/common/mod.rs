@@ -181,7 +181,7 @@ pub fn fortunes() -> PathBuf {
 
 /// The device the library computes on in tests.
 pub fn device() -> burn::prelude::Device {
-    pretune::DeviceSpec::Cpu.device()
+    pretune::DeviceSpec::Cpu.device().unwrap()
 }
 
 pub fn s(p: &Path) -> &str {
