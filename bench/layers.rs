@@ -38,7 +38,7 @@ fn main() {
         .num_threads(2)
         .build_global()
         .unwrap();
-    let train = pretune::DeviceSpec::Cpu.device();
+    let train = pretune::DeviceSpec::Cpu.device().unwrap();
     let infer = train.clone().without_autodiff();
     let conv = |c: [usize; 2], d: &Device| -> Conv2d {
         Conv2dConfig::new(c, [3, 3])

@@ -72,7 +72,7 @@ fn main() {
         .num_threads(threads)
         .build_global()
         .unwrap();
-    let device = pretune::DeviceSpec::Cpu.device();
+    let device = pretune::DeviceSpec::Cpu.device().unwrap();
     device.seed(0);
     match workload.as_str() {
         "minilm" => {
