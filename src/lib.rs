@@ -6,8 +6,8 @@
 //! Modules from the bottom up; a module only uses those above it in this list:
 //! [`error`] and [`fs`] (helpers), [`parallel`] (the processes of a run), [`device`],
 //! [`kernels`] (our CPU kernels), [`models`]
-//! (architectures), [`data`] (readers, splits, examples and batches), [`metrics`], [`infer`]
-//! (running a model), [`train`] (the loop, its observers, optimizers and resume state),
+//! (architectures), [`data`] (readers, splits, examples and batches), [`generate`] (greedy and
+//! beam search), [`metrics`], [`infer`] (running a model), [`train`] (the loop, its observers, optimizers and resume state),
 //! [`checkpoint`] (the directory format), [`interop`] (PyTorch and Hugging Face files).
 //! The `pretune` binary adds the command line, the demos and their reports on top.
 
@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod models;
 
 pub mod data;
+pub mod generate;
 pub mod infer;
 pub mod metrics;
 
