@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     dataset-fashion-mnist python3-sklearn fortunes  # images and texts
+    pocketsphinx-en-us                              # the CMU pronouncing dictionary
     openmpi-bin libopenmpi-dev libclang-dev         # the `mpi` feature (data-parallel runs)
     mesa-vulkan-drivers                             # a software GPU for the `wgpu` tests
     time                                            # peak memory in the benchmarks
