@@ -76,7 +76,7 @@ fn main() {
         let loss = loss_fn.forward(model.forward(Input::Images(x.clone())).unwrap(), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optim.step(1e-3, model, grads);
-        model.head.weight.val().into_data(); // wait for the step to finish
+        model.head.weight.as_ref().unwrap().val().into_data(); // wait for the step to finish
         model
     };
     for _ in 0..warmup {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run `pretune demo` on Fashion-MNIST, or with `text` first `pretune demo text` on fortunes topics.
+# Run `pretune demo` on Fashion-MNIST, or with `text` first `pretune demo text` on fortunes topics,
+# with `g2p` first `pretune demo g2p` on British pronunciations.
 # First installs what is missing (scripts/setup.sh: the datasets, libraries and pretrained
 # models the demos and the tests use), and builds with the same features as the tests, so the
 # README's second command reuses this build.

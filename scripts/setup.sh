@@ -24,3 +24,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 scripts/minilm.sh
+scripts/g2p.sh

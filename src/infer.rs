@@ -7,14 +7,16 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::data::{Examples, TextTokenizer};
-use crate::models::Classifier;
+use crate::data::{Examples, PairInput, TextTokenizer};
+use crate::generate::{self, Search};
 use crate::models::bert::{self, Bert};
+use crate::models::seq2seq::Generator;
+use crate::models::{Backbone, Classifier};
 
 /// Class probabilities of every example: `examples.len()` rows of `num_classes` values.
 pub fn probabilities(model: &Classifier, examples: &dyn Examples) -> Result<Vec<Vec<f32>>> {
     let model = model.valid();
-    let device = model.head.weight.device();
+    let device = model.device();
     let order = inference_order(examples);
     let mut rows = vec![Vec::new(); examples.len()];
     for chunk in order.chunks(examples.inference_batch()) {
@@ -49,7 +51,7 @@ pub fn softmax_rows(logits: Tensor<2>) -> Vec<Vec<f32>> {
 /// Backbone features of every example, `[len, features]`, computed without autodiff.
 pub fn features(model: &Classifier, examples: &dyn Examples) -> Result<Tensor<2>> {
     let model = model.valid();
-    let device = model.head.weight.device();
+    let device = model.device();
     let order = inference_order(examples);
     let chunks = order
         .chunks(examples.inference_batch())
@@ -78,7 +80,7 @@ pub fn argmax(row: &[f32]) -> usize {
 /// masked language modelling their masked tokens.
 pub fn loss_and_accuracy(model: &Classifier, examples: &dyn Examples) -> Result<(f64, f64)> {
     let model = model.valid();
-    let device = model.head.weight.device();
+    let device = model.device();
     let (mut loss, mut hits, mut n) = (0.0, 0, 0);
     let order = inference_order(examples);
     for chunk in order.chunks(examples.inference_batch()) {
@@ -142,4 +144,42 @@ pub fn embed(model: &Bert, tokenizer: &TextTokenizer, texts: &[&str]) -> Result<
         }
     }
     Ok(out)
+}
+
+/// The output sequence a sequence-to-sequence model generates for each of `sources` (its
+/// target tokens, joined by spaces), searching as `search` says (its end token is the target
+/// vocabulary's own).
+pub fn transduce(
+    model: &Classifier,
+    input: &PairInput,
+    sources: &[String],
+    search: &Search,
+) -> Result<Vec<String>> {
+    let model = model.valid();
+    let Backbone::Seq2Seq(m) = &model.backbone else {
+        crate::bail_input!("not a sequence-to-sequence model");
+    };
+    let device = model.device();
+    let (source, target) = (&input.source_vocab, &input.target_vocab);
+    let search = Search {
+        end: target.eos,
+        ..search.clone()
+    };
+    let start = target.bos.unwrap_or(0);
+    sources
+        .iter()
+        .map(|text| {
+            let ids: Vec<i64> = source.encode(text).into_iter().map(i64::from).collect();
+            let n = ids.len();
+            let ids =
+                Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &device).reshape([1, n]);
+            let encoded = m.encode(ids, Tensor::ones([1, n], &device));
+            let decoder = Generator {
+                model: m,
+                classifier: &model,
+            };
+            let tokens = generate::generate(&decoder, encoded, &[start], &search)?;
+            Ok(target.decode(&tokens))
+        })
+        .collect()
 }

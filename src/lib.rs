@@ -4,15 +4,16 @@
 //! directory ([`checkpoint`]); one loop ([`train::fit`]) serves pretraining and fine-tuning.
 //!
 //! Modules from the bottom up; a module only uses those above it in this list:
-//! [`error`] and [`fs`] (helpers), [`parallel`] (the processes of a run), [`device`],
-//! [`kernels`] (our CPU kernels), [`models`]
-//! (architectures), [`data`] (readers, splits, examples and batches), [`generate`] (greedy and
-//! beam search), [`metrics`], [`infer`] (running a model), [`train`] (the loop, its observers, optimizers and resume state),
+//! [`error`] and [`fs`] (helpers), [`generate`] (greedy and beam search over any step-wise
+//! decoder), [`parallel`] (the processes of a run), [`device`], [`kernels`] (our CPU kernels),
+//! [`models`] (architectures), [`data`] (readers, splits, examples and batches), [`metrics`],
+//! [`infer`] (running a model), [`train`] (the loop, its observers, optimizers and resume state),
 //! [`checkpoint`] (the directory format), [`interop`] (PyTorch and Hugging Face files).
 //! The `pretune` binary adds the command line, the demos and their reports on top.
 
 pub mod error;
 pub mod fs;
+pub mod generate;
 pub mod parallel;
 
 pub mod device;
@@ -20,7 +21,6 @@ pub mod kernels;
 pub mod models;
 
 pub mod data;
-pub mod generate;
 pub mod infer;
 pub mod metrics;
 

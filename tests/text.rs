@@ -485,8 +485,141 @@ fn masked_language_modelling_lowers_perplexity_and_fine_tunes() {
     );
 }
 
+/// Weights of a checkpoint by tensor name.
+fn weights(dir: &std::path::Path) -> std::collections::HashMap<String, Vec<f32>> {
+    tensors(&dir.join("model.safetensors"))
+}
+
 #[test]
-fn demo_text_compares_scratch_mlm_and_minilm() {
+fn an_lstm_language_model_learns_ties_its_output_and_fine_tunes_gradually() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lm = tmp.path().join("lm");
+    let out = ok(&format!(
+        "pretrain --model lstm --task lm --data {} --epochs 3 --batch-size 16 --vocab-size 100 \
+         --max-length 16 --lr 3e-3 --out {}",
+        s(&corpus(tmp.path())),
+        s(&lm)
+    ));
+    assert!(
+        out.contains("next-token language modelling") && out.contains("val perplexity"),
+        "{out}"
+    );
+    let val: Vec<f64> = std::fs::read_to_string(lm.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["val_loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        val.windows(2).all(|w| w[1] < w[0]),
+        "held-out loss falls every epoch: {val:?}"
+    );
+    // The corpus's phrases are predictable: far below the vocabulary's size.
+    assert!(val[2].exp() < 20.0, "perplexity {}", val[2].exp());
+
+    // Weight tying: the output layer is the embedding; only its bias is the head's own.
+    let w = weights(&lm);
+    assert!(
+        !w.contains_key("head.weight"),
+        "{:?}",
+        w.keys().collect::<Vec<_>>()
+    );
+    let vocab = w["head.bias"].len();
+    let embedding = w
+        .iter()
+        .find(|(k, _)| k.contains("encoder.weight"))
+        .map(|(_, v)| v.len())
+        .unwrap();
+    assert_eq!(embedding, vocab * 128);
+
+    let scored: serde_json::Value = serde_json::from_str(&ok(&format!(
+        "eval --model {} --data {} --split train --json",
+        s(&lm),
+        s(&corpus(tmp.path()))
+    )))
+    .unwrap();
+    assert!(
+        scored["next_token_accuracy"].as_f64().unwrap() > 0.3,
+        "{scored}"
+    );
+
+    // ULMFiT: a language model of the topics' texts (their labels unused), then a classifier
+    // on its encoder: the head alone first, then one LSTM more per epoch.
+    let data = topics(tmp.path());
+    let lm = tmp.path().join("topics-lm");
+    ok(&format!(
+        "pretrain --model lstm --task lm --data {} --epochs 2 --vocab-size 200 --max-length 32 \
+         --lr 3e-3 --out {}",
+        s(&data),
+        s(&lm)
+    ));
+    let w = weights(&lm);
+    let tuned = tmp.path().join("tuned");
+    let out = ok(&format!(
+        "finetune --from {} --data {} --epochs 12 --batch-size 8 --strategy gradual-unfreeze \
+         --layer-decay 0.38 --lr 1e-2 --grad-clip 0.25 --val-fraction 0 --out {}",
+        s(&lm),
+        s(&data),
+        s(&tuned)
+    ));
+    assert!(out.contains("3 classes"), "{out}");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tuned.join("pretune.json")).unwrap()).unwrap();
+    let phases: Vec<&str> = meta["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        ["head", "from lstm3", "from lstm2", "from lstm1", "all"]
+    );
+    assert_eq!(meta["phases"][4]["epochs"], 8);
+    assert_eq!(meta["model_options"]["lstm"]["tie_weights"], false);
+    let (before, after) = (w, weights(&tuned));
+    assert_eq!(
+        after["head.weight"].len(),
+        3 * 128 * 3,
+        "concat pooling: 3 × 128 features"
+    );
+    assert!(
+        after.contains_key("head.norm.gamma"),
+        "a classifier's head batch-normalises"
+    );
+    // Every stage learned by the end (the embedding in the last epoch only).
+    for stage in ["encoder.weight", "rnns.0.", "rnns.2."] {
+        let key = before.keys().find(|k| k.contains(stage)).unwrap();
+        assert!(before[key] != after[key], "{key} never learned");
+    }
+    let report: serde_json::Value = serde_json::from_str(&ok(&format!(
+        "eval --model {} --data {} --json",
+        s(&tuned),
+        s(&data)
+    )))
+    .unwrap();
+    assert!(report["accuracy"].as_f64().unwrap() > 0.6, "{report}");
+
+    // Next-token language modelling needs an LSTM; masked, a BERT.
+    let err = input_error(&format!(
+        "pretrain --model bert-mini --task lm --data {} --out {}",
+        s(&corpus(tmp.path())),
+        s(&tmp.path().join("x"))
+    ));
+    assert!(err.contains("--task lm") && err.contains("lstm"), "{err}");
+    let err = input_error(&format!(
+        "pretrain --model lstm --task mlm --data {} --out {}",
+        s(&corpus(tmp.path())),
+        s(&tmp.path().join("x"))
+    ));
+    assert!(err.contains("--task mlm"), "{err}");
+}
+
+#[test]
+fn demo_text_compares_scratch_mlm_ulmfit_and_minilm() {
     let tmp = tempfile::tempdir().unwrap();
     let data = topics(tmp.path());
     let out_dir = tmp.path().join("demo");
@@ -511,7 +644,7 @@ fn demo_text_compares_scratch_mlm_and_minilm() {
         "report.md",
         "results.json",
         "training_loss.png",
-        "mlm_perplexity.png",
+        "lm_perplexity.png",
     ] {
         assert!(out_dir.join(f).is_file(), "{f} missing");
     }
@@ -523,8 +656,10 @@ fn demo_text_compares_scratch_mlm_and_minilm() {
         .iter()
         .map(|x| x["method"].as_str().unwrap())
         .collect();
-    assert_eq!(runs, ["scratch", "mlm+finetune", "minilm"]);
+    assert_eq!(runs, ["scratch", "mlm+finetune", "lm+ulmfit", "minilm"]);
     assert_eq!(r["mlm"]["val_perplexity"].as_array().unwrap().len(), 1);
+    assert_eq!(r["lm"]["val_perplexity"].as_array().unwrap().len(), 1);
+    assert!(out.contains("| lm+ulmfit"), "{out}");
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(report.contains("![training loss per epoch](training_loss.png)"));
 }

@@ -138,13 +138,13 @@ fn same_seed_same_model() {
     );
     assert_eq!(backbone_tensors(&a.model), backbone_tensors(&b.model));
     assert_eq!(
-        values(a.model.head.weight.val()),
-        values(b.model.head.weight.val())
+        values(a.model.head.weight.as_ref().unwrap().val()),
+        values(b.model.head.weight.as_ref().unwrap().val())
     );
     let c = fit_all(fresh(3, 12), &train, None, &norm, &recipe(2, 8, 12));
     assert_ne!(
-        values(a.model.head.weight.val()),
-        values(c.model.head.weight.val())
+        values(a.model.head.weight.as_ref().unwrap().val()),
+        values(c.model.head.weight.as_ref().unwrap().val())
     );
 }
 
@@ -198,7 +198,7 @@ fn new_head_keeps_the_backbone() {
         "conv1, conv2, fc1: weight + bias: {loaded:?}"
     );
     assert_eq!(backbone_tensors(&child), backbone_tensors(&parent));
-    assert_eq!(child.head.weight.val().dims(), [128, 4]);
+    assert_eq!(child.head.weight.as_ref().unwrap().val().dims(), [128, 4]);
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
     let norm = Normalization::of(&train);
     let model = fresh(4, 5);
     let before = backbone_tensors(&model);
-    let head_before = values(model.head.weight.val());
+    let head_before = values(model.head.weight.as_ref().unwrap().val());
     let r = Recipe {
         lr: 1e-2,
         ..recipe(2, 8, 0)
@@ -244,15 +244,18 @@ fn linear_probe_leaves_the_backbone_bit_identical() {
     assert_eq!(backbone_tensors(&cached.model), before);
     // Training the head on cached features is the same computation as running the frozen backbone.
     let (a, b) = (
-        values(cached.model.head.weight.val()),
-        values(out.model.head.weight.val()),
+        values(cached.model.head.weight.as_ref().unwrap().val()),
+        values(out.model.head.weight.as_ref().unwrap().val()),
     );
     assert!(
         a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
         "cached and uncached heads differ"
     );
     assert_eq!(backbone_tensors(&out.model), before);
-    assert_ne!(values(out.model.head.weight.val()), head_before);
+    assert_ne!(
+        values(out.model.head.weight.as_ref().unwrap().val()),
+        head_before
+    );
 }
 
 #[test]

@@ -163,7 +163,7 @@ impl Meta {
         let arch = models::arch(&meta.architecture)?;
         arch.check(&meta.model_options)?;
         match (&meta.input, arch.input_for(&meta.model_options)) {
-            (ModelInput::Image(input), Some([c, h, w])) => {
+            (ModelInput::Image(input), Some([c, h, w])) if !arch.is_seq2seq() => {
                 // Exactly the input pretune builds this model for (as every pretune command
                 // writes): any other size passed here before, and then the CNN (its fc1 is sized
                 // for 28x28) or inception_v3 (below 75x75) panicked in Burn on the first image
@@ -184,12 +184,29 @@ impl Meta {
                     );
                 }
             }
-            (ModelInput::Text(t), None) => {
-                let positions = meta
-                    .model_options
-                    .bert
-                    .as_ref()
-                    .map_or(0, |c| c.max_position_embeddings);
+            (ModelInput::Pairs(p), None) if arch.is_seq2seq() => {
+                p.source_vocab.check("source")?;
+                p.target_vocab.check("target")?;
+                let config = meta.model_options.seq2seq.as_ref().expect("checked above");
+                if (p.source_vocab.len(), p.target_vocab.len())
+                    != (config.source_vocab, config.target_vocab)
+                {
+                    bail_input!(
+                        "its vocabularies ({} and {} tokens) do not suit its model ({} and {})",
+                        p.source_vocab.len(),
+                        p.target_vocab.len(),
+                        config.source_vocab,
+                        config.target_vocab
+                    );
+                }
+            }
+            (ModelInput::Text(t), None) if arch.is_text() => {
+                // A recurrent model reads any length; BERT as far as its positions go.
+                let positions = match (&meta.model_options.bert, &meta.model_options.lstm) {
+                    (Some(c), _) => c.max_position_embeddings,
+                    (None, Some(_)) => crate::data::MAX_TEXT_TOKENS,
+                    (None, None) => 0,
+                };
                 if !(2..=positions).contains(&t.max_length) {
                     bail_input!(
                         "max_length {} is not between 2 and {positions}",
@@ -210,17 +227,34 @@ impl Meta {
                     arch.name
                 )
             }
+            Task::Lm if meta.model_options.lstm.is_none() => {
+                bail_input!(
+                    "next-token language modelling needs an lstm model, not {}",
+                    arch.name
+                )
+            }
+            Task::Seq2seq if !arch.is_seq2seq() => {
+                bail_input!("{} is not a sequence-to-sequence model", arch.name)
+            }
+            Task::Classify | Task::Mlm | Task::Lm if arch.is_seq2seq() => {
+                bail_input!("{} is a sequence-to-sequence model", arch.name)
+            }
             _ => {}
         }
         Ok((meta, arch))
     }
 
-    /// Outputs of the model's head: one per class, or (masked language modelling) per token of
-    /// the vocabulary.
+    /// Outputs of the model's head: one per class, or (language modelling, sequence to
+    /// sequence) per token of the vocabulary.
     pub fn head_size(&self) -> usize {
         match self.task {
             Task::Classify => self.class_names.len(),
-            Task::Mlm => self.model_options.bert.as_ref().map_or(0, |c| c.vocab_size),
+            Task::Mlm | Task::Lm => self.model_options.text_vocab(),
+            Task::Seq2seq => self
+                .model_options
+                .seq2seq
+                .as_ref()
+                .map_or(0, |c| c.target_vocab),
         }
     }
 }
@@ -349,10 +383,10 @@ impl Checkpoint {
                         path.display()
                     );
                 }
-                let rows = meta.model_options.bert.as_ref().map_or(0, |c| c.vocab_size);
+                let rows = meta.model_options.text_vocab();
                 Some(TextTokenizer::from_file(&path, t.max_length)?.fit_to(rows, &path)?)
             }
-            ModelInput::Image(_) => None,
+            ModelInput::Image(_) | ModelInput::Pairs(_) => None,
         };
         Ok(Checkpoint {
             dir: dir.to_path_buf(),
@@ -385,33 +419,44 @@ impl Checkpoint {
 
     /// A model with this checkpoint's backbone and a fresh head for `num_classes` classes drawn
     /// from `seed` (without inception's auxiliary classifier, which belongs to the old
-    /// classes). Returns the model and the names of the tensors that were loaded.
+    /// classes; an encoder–decoder gets a fresh decoder embedding too, which belongs to the
+    /// output vocabulary). Returns the model and the names of the tensors that were loaded.
     pub fn load_backbone(
         &self,
         num_classes: usize,
         seed: u64,
         device: &Device,
     ) -> Result<(Classifier, Vec<String>)> {
-        let mut model = Classifier::new(
-            self.arch,
-            &self.backbone_options(),
-            num_classes,
-            seed,
-            device,
-        );
-        let loaded = self.apply(
-            &mut model,
-            Some(&format!("^{}", regex_escape(models::BACKBONE_PREFIX))),
-        )?;
+        let options = self.backbone_options_for(num_classes);
+        let mut model = Classifier::new(self.arch, &options, num_classes, seed, device);
+        let filter = if options.seq2seq.is_some() {
+            format!(
+                "^{}Seq2Seq\\.(enc_emb|enc|dec|attend)\\.",
+                regex_escape(models::BACKBONE_PREFIX)
+            )
+        } else {
+            format!("^{}", regex_escape(models::BACKBONE_PREFIX))
+        };
+        let loaded = self.apply(&mut model, Some(&filter))?;
         Ok((model, loaded))
     }
 
-    /// The model options a model built on this backbone gets.
-    pub fn backbone_options(&self) -> ModelOptions {
-        ModelOptions {
+    /// The model options a model built on this backbone with a head of `num_classes` outputs
+    /// gets (without inception's auxiliary classifier; an encoder–decoder with that many
+    /// output tokens; an LSTM as a classifier).
+    pub fn backbone_options_for(&self, num_classes: usize) -> ModelOptions {
+        let mut options = ModelOptions {
             aux_logits: false,
             ..self.meta.model_options.clone()
+        };
+        if let Some(config) = options.seq2seq.as_mut() {
+            config.target_vocab = num_classes;
         }
+        // A language model's encoder becomes a classifier's (fine-tuning classifies).
+        if let Some(config) = options.lstm.as_mut() {
+            *config = config.classifier();
+        }
+        options
     }
 
     /// Copy the saved tensors (those matching `filter`, if any) into `model`, failing with a
@@ -444,8 +489,17 @@ impl Checkpoint {
                 crate::error::listed(&result.unused, 8)
             );
         }
-        if !result.missing.is_empty() {
-            let names: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+        // Tensors outside the filter were not asked for (a tied language model has no head
+        // weight for a classifier's head to miss).
+        let wanted = filter.map(|f| regex::Regex::new(f).expect("our filters are valid regexes"));
+        let missing: Vec<&str> = result
+            .missing
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .filter(|p| wanted.as_ref().is_none_or(|r| r.is_match(p)))
+            .collect();
+        if !missing.is_empty() {
+            let names = missing;
             bail_input!(
                 "{}: missing {} tensor(s) of the {} architecture: {}",
                 file.display(),

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use pretune::data::Augment;
 use pretune::models::ModelOptions;
+use pretune::models::seq2seq::Seq2SeqConfig;
 use pretune::train::{Optimizer, Recipe, RunKind, Schedule, positive};
 use pretune::{bail_input, input_error};
 use serde::{Deserialize, Serialize};
@@ -121,12 +122,21 @@ pub struct ModelArgs {
     /// (3x3 first conv at stride 1, no max-pool).
     #[arg(long)]
     pub small_input: bool,
+    /// Sequence-to-sequence models: the decoder attends over the encoder's outputs (Luong's
+    /// dot attention).
+    #[arg(long)]
+    pub attention: bool,
 }
 
 impl ModelArgs {
     pub fn options(&self) -> ModelOptions {
         ModelOptions {
             small_input: self.small_input,
+            // The sizes come from the data; this only carries the flag until then.
+            seq2seq: self.attention.then(|| Seq2SeqConfig {
+                attention: true,
+                ..Seq2SeqConfig::g2p(3, 4)
+            }),
             ..Default::default()
         }
     }
@@ -140,7 +150,7 @@ pub struct TextArgs {
     #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u32).range(100..=262_144))]
     pub vocab_size: u32,
     /// Text models from scratch: longest input in tokens (longer texts are truncated; 2 to 512).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(2..=512))]
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(2..=pretune::data::MAX_TEXT_TOKENS as i64))]
     pub max_length: u16,
 }
 

@@ -11,7 +11,7 @@ use pretune::bail_input;
 use pretune::checkpoint::{self, Checkpoint, Meta};
 use pretune::data::{InputSpec, ModelInput, Normalization};
 use pretune::fs::write_atomic;
-use pretune::interop::torch;
+use pretune::interop::{g2p, torch};
 use pretune::models::{self, ArchKind};
 
 use super::args::{ModelArgs, check_out, facts_table};
@@ -19,12 +19,14 @@ use super::args::{ModelArgs, check_out, facts_table};
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Architecture the weights are for: resnet18/34/50/101/152, vgg11/16/19[_bn],
-    /// inception_v3, or cnn (PyTorch's MNIST example `Net`: conv1, conv2, fc1, fc2).
+    /// inception_v3, cnn (PyTorch's MNIST example `Net`: conv1, conv2, fc1, fc2), or g2p-gru
+    /// (g2p_en's grapheme-to-phoneme GRU).
     #[arg(long)]
     pub arch: String,
     /// PyTorch weights: safetensors (F32, F16 or BF16) or a torch.save file (.pt/.pth, also
     /// `{"state_dict": ...}` checkpoints and `module.` prefixes). Pickles are checked first:
-    /// one that would call anything but PyTorch's tensor rebuilders is refused.
+    /// one that would call anything but PyTorch's tensor rebuilders is refused. For g2p-gru,
+    /// g2p_en's checkpoint20.npz.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
     /// Checkpoint directory to write.
@@ -49,6 +51,10 @@ pub struct ImportArgs {
     /// Per-channel input standard deviation the weights expect (with --mean).
     #[arg(long, value_delimiter = ',', requires = "mean")]
     pub std: Option<Vec<f32>>,
+    /// g2p-gru: g2p_en's vocabularies [default: vocab.json beside the weights, as
+    /// scripts/g2p.sh writes it].
+    #[arg(long, value_name = "FILE")]
+    pub vocab: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -72,6 +78,9 @@ pub struct ExportArgs {
 
 pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
     let arch = models::arch(&args.arch)?;
+    if arch.is_seq2seq() {
+        return import_g2p(args, device);
+    }
     let ArchKind::Image(image) = arch.kind else {
         bail_input!(
             "--arch {}: import takes image models; a Hugging Face text model directory is used \
@@ -110,7 +119,7 @@ pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
         &args.weights,
         device,
     )?;
-    let num_classes = imported.model.head.weight.dims()[1];
+    let num_classes = imported.model.outputs();
     let class_names = names.unwrap_or_else(|| (0..num_classes).map(|c| c.to_string()).collect());
     let [channels, height, width] = arch
         .input_for(&imported.options)
@@ -210,6 +219,37 @@ pub fn export(args: ExportArgs, device: &Device) -> Result<()> {
         ckpt.arch.name,
         args.model.display(),
         args.out.display()
+    );
+    Ok(())
+}
+
+/// `import --arch g2p-gru --weights checkpoint20.npz`: g2p_en's pretrained GRU.
+fn import_g2p(args: ImportArgs, device: &Device) -> Result<()> {
+    check_out(&args.out, args.overwrite, None)?;
+    let vocab = args
+        .vocab
+        .clone()
+        .unwrap_or_else(|| args.weights.with_file_name("vocab.json"));
+    let imported = g2p::import(&args.weights, &vocab, device)?;
+    let arch = models::arch(&args.arch)?;
+    imported.save(&args.out)?;
+    println!(
+        "{}",
+        facts_table(&[
+            ("checkpoint", args.out.display().to_string()),
+            (
+                "model",
+                format!("{} ({} params)", arch.name, imported.model.num_params())
+            ),
+            (
+                "vocabularies",
+                format!(
+                    "{} characters in, {} tokens out",
+                    imported.input.source_vocab.len(),
+                    imported.input.target_vocab.len()
+                )
+            ),
+        ])
     );
     Ok(())
 }

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use burn::prelude::Device;
 
 use super::args::count;
+use crate::demo::g2p::{self, G2pDemoConfig};
 use crate::demo::topics::{self, TextDemoConfig};
 use crate::demo::vision::{self, DemoConfig, RecipeKind};
 use crate::report::{self, REPORT_FILE, RESULTS_FILE};
@@ -48,6 +49,37 @@ pub enum DemoKind {
     /// The same for language: BERT-Mini from scratch, pretrained by masked language modelling,
     /// and the real MiniLM fine-tuned, on fortunes topics.
     Text(TextDemoArgs),
+    /// The same for a recurrent network: g2p_en's pretrained GRU (American pronunciations)
+    /// fine-tuned to British ones, against the same network from scratch.
+    G2p(G2pDemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct G2pDemoArgs {
+    /// The pronunciation table: word, gb and us columns, a split column.
+    #[arg(long, default_value = g2p::G2P_DATA)]
+    pub data: PathBuf,
+    /// g2p_en's checkpoint20.npz, with its vocab.json beside it (scripts/g2p.sh).
+    #[arg(long, default_value = g2p::G2P_WEIGHTS)]
+    pub weights: PathBuf,
+    /// Training-word budgets.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    pub words: Vec<usize>,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seeds per budget: each draws its own words and trains both models on them.
+    #[arg(long, default_value_t = 1, value_parser = count)]
+    pub seeds: usize,
+    /// Score on only this many test words (every k-th) [default: all].
+    #[arg(long, value_name = "N")]
+    pub test_limit: Option<usize>,
+    /// A reduced run for CI: budgets 100 and 1,000, a quarter of the epochs, 500 test words.
+    #[arg(long)]
+    pub quick: bool,
+    /// Directory for results.json, report.md, the charts and the imported g2p_en checkpoint.
+    #[arg(long, default_value = "runs/demo-g2p")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +106,9 @@ pub struct TextDemoArgs {
     /// Epochs of masked language modelling on the unlabelled corpus.
     #[arg(long, default_value_t = 4, value_parser = count)]
     pub mlm_epochs: usize,
+    /// Epochs of the AWD-LSTM's next-token language modelling on the same corpus (0: no LSTM).
+    #[arg(long, default_value_t = 3)]
+    pub lm_epochs: usize,
     /// Pretrain on only this many corpus texts [default: all topics' training texts].
     #[arg(long, value_name = "N")]
     pub corpus_limit: Option<usize>,
@@ -93,8 +128,10 @@ pub struct TextDemoArgs {
 }
 
 pub fn run(args: DemoArgs, device: &Device) -> Result<()> {
-    if let Some(DemoKind::Text(args)) = args.kind {
-        return run_text(args, device);
+    match args.kind {
+        Some(DemoKind::Text(args)) => return run_text(args, device),
+        Some(DemoKind::G2p(args)) => return run_g2p(args, device),
+        None => {}
     }
     if args.labels.is_empty() || args.labels.contains(&0) {
         pretune::bail_input!("--labels must list positive numbers, e.g. 10,100,1000");
@@ -136,6 +173,11 @@ fn run_text(args: TextDemoArgs, device: &Device) -> Result<()> {
         per_class: if args.quick { 20 } else { args.per_class },
         epochs: if args.quick { 1 } else { args.epochs },
         mlm_epochs: if args.quick { 1 } else { args.mlm_epochs },
+        lm_epochs: if args.quick {
+            args.lm_epochs.min(1)
+        } else {
+            args.lm_epochs
+        },
         corpus_limit: if args.quick {
             Some(1000)
         } else {
@@ -152,6 +194,36 @@ fn run_text(args: TextDemoArgs, device: &Device) -> Result<()> {
         args.out.display(),
         report::topics::LOSS_CHART,
         report::topics::PERPLEXITY_CHART
+    );
+    Ok(())
+}
+
+fn run_g2p(args: G2pDemoArgs, device: &Device) -> Result<()> {
+    if args.words.is_empty() || args.words.contains(&0) {
+        pretune::bail_input!("--words must list positive numbers, e.g. 100,1000,10000");
+    }
+    let config = G2pDemoConfig {
+        data: args.data,
+        weights: args.weights,
+        budgets: if args.quick && args.words == [100, 1000, 10000] {
+            vec![100, 1000]
+        } else {
+            args.words
+        },
+        seed: args.seed,
+        seeds: if args.quick { 1 } else { args.seeds },
+        test_limit: args.test_limit.or(args.quick.then_some(500)),
+        quick: args.quick,
+        out: args.out.clone(),
+    };
+    let results = g2p::run(&config, device)?;
+    report::g2p::write(&args.out, &results)?;
+    println!("\n{}", report::g2p::table(&results));
+    println!(
+        "wrote {}: {REPORT_FILE}, {RESULTS_FILE}, {}, {}",
+        args.out.display(),
+        report::g2p::ERROR_CHART,
+        report::g2p::LOSS_CHART
     );
     Ok(())
 }

@@ -8,8 +8,11 @@ use comfy_table::{Cell, CellAlignment, Table, presets};
 
 use burn::prelude::Device;
 use pretune::checkpoint::Checkpoint;
-use pretune::data::{self, Split};
+use pretune::data::pairs::PairSet;
+use pretune::data::{self, DataSpec, Dataset, ModelInput, PairInput, Split};
+use pretune::generate::Search;
 use pretune::metrics::Report;
+use pretune::metrics::edit::ErrorRate;
 use pretune::models::Task;
 use pretune::{bail_input, infer};
 
@@ -33,40 +36,47 @@ pub struct EvalArgs {
     pub skip_bad_images: bool,
     #[command(flatten)]
     pub columns: data::texts::Columns,
+    #[command(flatten)]
+    pub pair_columns: data::pairs::PairColumns,
+    /// Sequence-to-sequence models: hypotheses kept by beam search (1: greedy).
+    #[arg(long, default_value_t = 1, value_parser = super::args::count)]
+    pub beam: usize,
 }
 
 pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
     let ckpt = Checkpoint::open(&args.model)?;
     let model = ckpt.load_model(device)?;
-    let (all, skipped) = data::load_dataset(
-        &args.data,
-        args.split,
-        ckpt.meta.input.dims(),
-        args.skip_bad_images,
-        &args.columns,
-    )?;
+    let spec = DataSpec {
+        skip_bad_images: args.skip_bad_images,
+        columns: args.columns.clone(),
+        pair_columns: args.pair_columns.clone(),
+        ..DataSpec::new(&args.data)
+    };
+    let (all, skipped) = spec.load_split(args.split, ckpt.meta.input.reads())?;
     if skipped > 0 {
         eprintln!("skipped {skipped} unreadable image(s)");
     }
-    if ckpt.meta.task == Task::Mlm {
-        // A masked language model is scored on its own task, over every text.
+    if let (Dataset::Pairs(pairs), ModelInput::Pairs(input)) = (&all, &ckpt.meta.input) {
+        return sequences(&model, input, pairs, &args);
+    }
+    let task = ckpt.meta.task;
+    if task.is_language_model() {
+        // A language model is scored on its own task, over every text.
         let examples = ckpt
             .meta
             .input
-            .examples(&all, ckpt.tokenizer.as_ref(), Task::Mlm)?;
+            .examples(&all, ckpt.tokenizer.as_ref(), task)?;
         let (loss, accuracy) = infer::loss_and_accuracy(&model, examples.as_ref())?;
         let texts = all.len();
+        let tokens = task.predicted_tokens();
         if args.json {
-            let perplexity = loss.exp();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({"texts": texts, "loss": loss, "perplexity": perplexity, "masked_token_accuracy": accuracy})
-                )?
-            );
+            let mut report =
+                serde_json::json!({"texts": texts, "loss": loss, "perplexity": loss.exp()});
+            report[format!("{}_accuracy", tokens.replace('-', "_"))] = accuracy.into();
+            println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             println!(
-                "{} on {} ({:?} split, {texts} texts): masked-token loss {loss:.4}, perplexity {:.2}, masked-token accuracy {:.2}%",
+                "{} on {} ({:?} split, {texts} texts): {tokens} loss {loss:.4}, perplexity {:.2}, {tokens} accuracy {:.2}%",
                 args.model.display(),
                 args.data.display(),
                 args.split,
@@ -146,4 +156,39 @@ fn print_report(r: &Report, args: &EvalArgs) {
 
 fn num(s: String) -> Cell {
     Cell::new(s).set_alignment(CellAlignment::Right)
+}
+
+/// A sequence-to-sequence model scored on what it generates: the token error rate (edit
+/// distance over the reference length) and the share of sequences exactly right.
+fn sequences(
+    model: &pretune::Classifier,
+    input: &PairInput,
+    pairs: &PairSet,
+    args: &EvalArgs,
+) -> Result<()> {
+    let search = Search {
+        beams: args.beam,
+        ..Search::greedy(0, pretune::data::pairs::MAX_GENERATED)
+    };
+    let outputs = infer::transduce(model, input, &pairs.sources, &search)?;
+    let errors = ErrorRate::of_token_texts(pairs.targets.iter().zip(&outputs));
+    if args.json {
+        let report = serde_json::json!({
+            "pairs": pairs.len(),
+            "token_error_rate": errors.rate(),
+            "sequence_accuracy": errors.accuracy(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} on {} ({:?} split, {} pairs): token error rate {:.2}%, sequences exactly right {:.2}%",
+            args.model.display(),
+            args.data.display(),
+            args.split,
+            pairs.len(),
+            100.0 * errors.rate(),
+            100.0 * errors.accuracy()
+        );
+    }
+    Ok(())
 }

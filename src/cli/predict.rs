@@ -8,12 +8,12 @@ use burn::prelude::*;
 use clap::Args;
 use serde::Serialize;
 
-use burn::prelude::Device;
 use pretune::checkpoint::Checkpoint;
 use pretune::data::examples::TextExamples;
 use pretune::data::texts::TextSet;
-use pretune::data::{ImageSet, ModelInput, folder};
+use pretune::data::{ImageSet, ModelInput, PairInput, folder};
 use pretune::fs::write_atomic;
+use pretune::generate::Search;
 use pretune::interop::torch;
 use pretune::models::{Classifier, Input, Task};
 use pretune::{bail_input, infer, input_error};
@@ -47,6 +47,9 @@ pub struct PredictArgs {
     /// Where to write the logits (tensor `logits`, N×classes, F32) for --tensor.
     #[arg(long, requires = "tensor", value_name = "OUT.safetensors")]
     pub raw_logits: Option<PathBuf>,
+    /// Sequence-to-sequence models: hypotheses kept by beam search (1: greedy, as g2p_en).
+    #[arg(long, default_value_t = 1, value_parser = super::args::count)]
+    pub beam: usize,
 }
 
 #[derive(Serialize)]
@@ -64,15 +67,16 @@ pub fn run(args: PredictArgs, device: &Device) -> Result<()> {
     if let (Some(input), Some(out)) = (&args.tensor, &args.raw_logits) {
         return raw_logits(&ckpt, model, input, out);
     }
-    if ckpt.meta.task == Task::Mlm {
+    if ckpt.meta.task.is_language_model() {
         bail_input!(
-            "{}: a masked language model predicts tokens, not classes; fine-tune it for \
+            "{}: a language model predicts tokens, not classes; fine-tune it for \
              classification first (pretune finetune --from {0})",
             args.model.display()
         );
     }
     let class_names = &ckpt.meta.class_names;
     let (names, probs, is_text) = match &ckpt.meta.input {
+        ModelInput::Pairs(input) => return sequences(&model, input, &args),
         ModelInput::Image(input) => {
             if args.file.is_some() {
                 bail_input!("--file: an image model classifies image files, given as arguments");
@@ -119,7 +123,7 @@ pub fn run(args: PredictArgs, device: &Device) -> Result<()> {
             let examples = TextExamples {
                 set: &set,
                 tokenizer,
-                masked: false,
+                task: Task::Classify,
             };
             let probs = infer::probabilities(&model, &examples)?;
             (set.texts, probs, true)
@@ -180,7 +184,7 @@ fn raw_logits(ckpt: &Checkpoint, model: Classifier, input: &Path, out: &Path) ->
         );
     }
     let model = model.valid();
-    let device = model.head.weight.device();
+    let device = model.device();
     let x = Tensor::<4>::from_data(data, &device);
     let logits = catch_shape_panic(|| model.forward(Input::Images(x))).map_err(|e| {
         input_error!(
@@ -216,4 +220,43 @@ fn catch_shape_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String>
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "shape error".into())
     })
+}
+
+/// A sequence-to-sequence model's output for each input: `tomato  T AH0 M EY1 T OW2`.
+fn sequences(model: &Classifier, input: &PairInput, args: &PredictArgs) -> Result<()> {
+    let mut sources: Vec<String> = args
+        .inputs
+        .iter()
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect();
+    if let Some(f) = &args.file {
+        let content = std::fs::read_to_string(f)
+            .map_err(|e| input_error!("{}: cannot read as UTF-8 text: {e}", f.display()))?;
+        sources.extend(
+            content
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
+    let search = Search {
+        beams: args.beam,
+        ..Search::greedy(0, pretune::data::pairs::MAX_GENERATED)
+    };
+    let outputs = infer::transduce(model, input, &sources, &search)?;
+    if args.json {
+        let rows: Vec<serde_json::Value> = sources
+            .iter()
+            .zip(&outputs)
+            .map(|(s, o)| serde_json::json!({"input": s, "output": o}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let width = sources.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    for (source, output) in sources.iter().zip(&outputs) {
+        println!("{source:<width$}  {output}");
+    }
+    Ok(())
 }

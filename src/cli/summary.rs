@@ -22,6 +22,8 @@ pub fn training(
     let learns = match meta.task {
         Task::Classify => format!("{} classes", meta.class_names.len()),
         Task::Mlm => format!("masked tokens of a {}-token vocabulary", meta.head_size()),
+        Task::Lm => format!("next tokens of a {}-token vocabulary", meta.head_size()),
+        Task::Seq2seq => format!("sequences of a {}-token vocabulary", meta.head_size()),
     };
     let mut facts = vec![
         ("checkpoint", out.display().to_string()),
@@ -51,14 +53,26 @@ pub fn training(
             ("train accuracy", pct(Some(best.train_accuracy))),
             ("val accuracy", pct(best.val_accuracy)),
         ]),
-        Task::Mlm => facts.extend([
+        Task::Mlm | Task::Lm => facts.extend([
             ("train perplexity", format!("{:.1}", best.train_loss.exp())),
             (
                 "val perplexity",
                 best.val_loss
                     .map_or("-".into(), |l| format!("{:.1}", l.exp())),
             ),
-            ("val masked-token accuracy", pct(best.val_accuracy)),
+            (
+                if meta.task == Task::Lm {
+                    "val next-token accuracy"
+                } else {
+                    "val masked-token accuracy"
+                },
+                pct(best.val_accuracy),
+            ),
+        ]),
+        // Teacher-forced: the decoder reads the true previous token (`eval` decodes freely).
+        Task::Seq2seq => facts.extend([
+            ("train next-token accuracy", pct(Some(best.train_accuracy))),
+            ("val next-token accuracy", pct(best.val_accuracy)),
         ]),
     }
     facts.push((

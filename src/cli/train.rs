@@ -10,8 +10,12 @@ use burn::prelude::Device;
 use clap::Args;
 use pretune::checkpoint::{self, Lineage, Meta, Run};
 use pretune::data::TrainingData;
+use pretune::data::pairs::Vocab;
 use pretune::data::{DataSpec, InputSpec, ModelInput, Normalization, TextInput, TextTokenizer};
-use pretune::models::{self, ArchInfo, Classifier, ModelOptions, Task, bert};
+use pretune::data::{PairInput, Reads};
+use pretune::models::lstm::{self, LstmConfig};
+use pretune::models::seq2seq::Seq2SeqConfig;
+use pretune::models::{self, ArchInfo, ArchKind, Classifier, ModelOptions, Task, bert};
 use pretune::train::observe::{Display, Interrupt, MetricsLog, ResumeSaver};
 use pretune::train::{
     self, FinetuneOptions, Frozen, Interrupted, Keep, Observer, Phase, Plan, RunKind, Score,
@@ -177,13 +181,20 @@ impl FreshPlan<'_> {
         text: &'a TextArgs,
     ) -> Result<FreshPlan<'a>> {
         let arch = models::arch(model)?;
-        if task == Task::Mlm && !arch.is_text() {
+        let is_lstm = arch.name == lstm::ARCH;
+        if task == Task::Mlm && (!arch.is_text() || is_lstm) {
             bail_input!(
-                "--task mlm: masked language modelling needs a text model (bert-mini, bert-small), not {}",
+                "--task mlm: masked language modelling needs a BERT model (bert-mini, bert-small), not {}",
                 arch.name
             );
         }
-        if arch.is_text() && bert::preset(arch.name, 0).is_none() {
+        if task == Task::Lm && !is_lstm {
+            bail_input!(
+                "--task lm: next-token language modelling needs a recurrent text model (lstm), not {}",
+                arch.name
+            );
+        }
+        if arch.is_text() && !is_lstm && bert::preset(arch.name, 0).is_none() {
             bail_input!(
                 "--model {}: a model of a given config; train bert-mini or bert-small from \
                  scratch, or finetune --from a Hugging Face model directory",
@@ -191,9 +202,15 @@ impl FreshPlan<'_> {
             );
         }
         let options = layout.options();
-        if !arch.is_text() {
+        if matches!(arch.kind, ArchKind::Image(_)) {
             arch.check(&options)?;
         }
+        // An encoder–decoder learns sequences whatever --task says.
+        let task = if arch.is_seq2seq() {
+            Task::Seq2seq
+        } else {
+            task
+        };
         Ok(FreshPlan {
             arch,
             task,
@@ -210,9 +227,9 @@ impl FreshPlan<'_> {
         device: &burn::prelude::Device,
     ) -> Result<Fresh> {
         let mut options = self.options;
-        let (sets, input, tokenizer) = match self.arch.input_for(&options) {
-            None => {
-                let sets = data.load(None, seed)?;
+        let (sets, input, tokenizer) = match self.arch.kind {
+            ArchKind::Text => {
+                let sets = data.load(Reads::Texts, seed)?;
                 let texts = sets.train.texts().expect("text data was asked for");
                 let max_length = self.text.max_length.into();
                 let tokenizer = TextTokenizer::train_wordpiece(
@@ -220,12 +237,39 @@ impl FreshPlan<'_> {
                     self.text.vocab_size as usize,
                     max_length,
                 )?;
-                options.bert = bert::preset(self.arch.name, tokenizer.vocab_size());
+                let vocab = tokenizer.vocab_size();
+                if self.arch.name == lstm::ARCH {
+                    let lm = LstmConfig::preset(vocab);
+                    options.lstm = Some(if self.task == Task::Lm {
+                        lm
+                    } else {
+                        lm.classifier()
+                    });
+                } else {
+                    options.bert = bert::preset(self.arch.name, vocab);
+                }
                 let input = ModelInput::Text(TextInput { max_length });
                 (sets, input, Some(tokenizer))
             }
-            Some([channels, height, width]) => {
-                let sets = data.load(Some([channels, height, width]), seed)?;
+            ArchKind::Pairs => {
+                let sets = data.load(Reads::Pairs, seed)?;
+                let pairs = sets.train.pairs().expect("pairs were asked for");
+                // Sources are read as characters, targets as tokens: vocabularies from the
+                // training pairs.
+                let input = PairInput {
+                    source_vocab: Vocab::learn(pairs.sources.iter(), true),
+                    target_vocab: Vocab::learn(pairs.targets.iter(), false),
+                };
+                options.seq2seq = Some(Seq2SeqConfig {
+                    attention: options.seq2seq.is_some_and(|c| c.attention),
+                    ..Seq2SeqConfig::g2p(input.source_vocab.len(), input.target_vocab.len())
+                });
+                (sets, ModelInput::Pairs(input), None)
+            }
+            ArchKind::Image(_) => {
+                let [channels, height, width] =
+                    self.arch.input_for(&options).expect("an image model");
+                let sets = data.load(Reads::Images([channels, height, width]), seed)?;
                 let normalization =
                     Normalization::of(sets.train.images().expect("image data was asked for"));
                 let input = ModelInput::Image(InputSpec {
@@ -237,8 +281,9 @@ impl FreshPlan<'_> {
                 (sets, input, None)
             }
         };
-        let outputs = match &tokenizer {
-            Some(t) if self.task == Task::Mlm => t.vocab_size(),
+        let outputs = match (&tokenizer, &input) {
+            (Some(t), _) if self.task.is_language_model() => t.vocab_size(),
+            (_, ModelInput::Pairs(p)) => p.target_vocab.len(),
             _ => classes(&sets, data)?,
         };
         let model = Classifier::new(self.arch, &options, outputs, seed, device);
@@ -269,22 +314,29 @@ pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
     if parallel::is_root() {
         check_out(&args.out, args.overwrite, None)?;
     }
-    let recipe = args.recipe.resolve(if plan.arch.is_text() {
-        RunKind::TextFromScratch
-    } else {
-        RunKind::Images
+    let recipe = args.recipe.resolve(match plan.arch.kind {
+        ArchKind::Text => RunKind::TextFromScratch,
+        ArchKind::Pairs => RunKind::Sequences,
+        ArchKind::Image(_) => RunKind::Images,
     });
     let (arch, task) = (plan.arch, plan.task);
     let data = args.data.with_absolute_path();
     let f = plan.build(&data, recipe.seed, device)?;
     let on = match task {
         Task::Classify => f.sets.describe(),
-        // The texts' topics do not matter to a masked language model.
-        Task::Mlm => format!(
-            "{} train / {} val texts by masked language modelling ({}-token vocabulary)",
+        // The texts' topics do not matter to a language model.
+        Task::Mlm | Task::Lm => format!(
+            "{} train / {} val texts by {} ({}-token vocabulary)",
             f.sets.train.len(),
             f.sets.val.len(),
-            f.model.head.weight.dims()[1]
+            task.objective(),
+            f.model.outputs()
+        ),
+        Task::Seq2seq => format!(
+            "{} train / {} val pairs ({}-token output vocabulary)",
+            f.sets.train.len(),
+            f.sets.val.len(),
+            f.model.outputs()
         ),
     };
     println!(
@@ -326,6 +378,7 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     let recipe = args.recipe.resolve(match args.strategy.strategy {
         Strategy::Lora if text => RunKind::TextLora,
         _ if text => RunKind::TextFinetune,
+        _ if parent.arch.is_seq2seq() => RunKind::Sequences,
         _ => RunKind::Images,
     });
     let phases = args.strategy.plan(recipe.epochs, parent.arch.stages)?;
@@ -346,19 +399,61 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         );
     }
     // The backbone learned on inputs prepared the parent's way; keep feeding it that way.
-    let input = parent.meta.input.clone();
     let data = args.data.with_absolute_path();
-    let sets = data.load(input.dims(), recipe.seed)?;
-    let num_classes = classes(&sets, &data)?;
-    let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;
-    println!(
-        "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
-        parent.arch.name,
-        args.from.display(),
-        loaded.len(),
-        burn::module::Module::num_params(&model.backbone),
-        parent.arch.features_for(&parent.meta.model_options),
-    );
+    let sets = data.load(parent.meta.input.reads(), recipe.seed)?;
+    // A sequence model whose output vocabulary covers the new targets goes on as it is (its
+    // decoder embedding and head included); otherwise the outputs are new.
+    let same_outputs = match (&parent.meta.input, sets.train.pairs()) {
+        (ModelInput::Pairs(p), Some(pairs)) => {
+            let learned = Vocab::learn(pairs.targets.iter(), false);
+            learned
+                .tokens
+                .iter()
+                .all(|t| p.target_vocab.tokens.contains(t))
+                .then_some(p)
+        }
+        _ => None,
+    };
+    let (input, num_classes, task) = match &parent.meta.input {
+        ModelInput::Pairs(p) => {
+            let target_vocab = match same_outputs {
+                Some(p) => p.target_vocab.clone(),
+                None => Vocab::learn(sets.train.pairs().expect("pairs").targets.iter(), false),
+            };
+            let n = target_vocab.len();
+            let input = PairInput {
+                source_vocab: p.source_vocab.clone(),
+                target_vocab,
+            };
+            (ModelInput::Pairs(input), n, Task::Seq2seq)
+        }
+        other => (other.clone(), classes(&sets, &data)?, Task::Classify),
+    };
+    let model = if same_outputs.is_some() {
+        println!(
+            "finetune {} from {}: the whole model, its {num_classes}-token output vocabulary covering the new targets",
+            parent.arch.name,
+            args.from.display(),
+        );
+        parent.load_model(device)?
+    } else {
+        let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;
+        let what = match task {
+            Task::Seq2seq => "output vocabulary (decoder embedding and head)",
+            _ => "head",
+        };
+        println!(
+            "finetune {} from {}: loaded {} backbone tensors ({} params); new {what} {}x{num_classes}",
+            parent.arch.name,
+            args.from.display(),
+            loaded.len(),
+            burn::module::Module::num_params(&model.backbone),
+            parent
+                .arch
+                .features_for(&parent.backbone_options_for(num_classes)),
+        );
+        model
+    };
     let steps: Vec<String> = phases
         .iter()
         .map(|p| format!("{} epoch(s) {}", p.epochs, p.name))
@@ -371,9 +466,9 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     };
     let meta = Meta::for_run(Run {
         stage: "finetune",
-        task: Task::Classify,
+        task,
         arch: parent.arch,
-        model_options: parent.backbone_options(),
+        model_options: parent.backbone_options_for(num_classes),
         input,
         data: &data,
         sets: &sets,
@@ -438,7 +533,7 @@ pub fn resume(args: ResumeArgs, device: &Device) -> Result<()> {
         );
     };
     // The absolute path recorded at the start: resuming works from any directory.
-    let sets = data.spec.load(run.meta.input.dims(), recipe.seed)?;
+    let sets = data.spec.load(run.meta.input.reads(), recipe.seed)?;
     if sets.train.class_names() != run.meta.class_names || sets.train.len() != data.train_examples {
         bail_input!(
             "{}: the data changed since the run started (classes or example count differ)",
@@ -483,9 +578,9 @@ fn execute(
         (Some(json), ModelInput::Text(t)) => Some(TextTokenizer::from_json(json, t.max_length)?),
         _ => None,
     };
-    let mlm = run.meta.task == Task::Mlm;
+    let lm = run.meta.task.is_language_model();
     let history = resume.as_ref().map_or(&[][..], |r| &r.progress.history[..]);
-    let mut display = Display::new(mlm);
+    let mut display = Display::new(lm);
     let mut log = if root {
         Some(MetricsLog::create(&out.join("metrics.jsonl"), history)?)
     } else {
@@ -506,7 +601,7 @@ fn execute(
     let plan = Plan {
         recipe,
         phases: meta.phases.clone(),
-        keep: Keep::Best(if mlm { Score::Loss } else { Score::Accuracy }),
+        keep: Keep::Best(if lm { Score::Loss } else { Score::Accuracy }),
         feature_cache: !run.no_feature_cache,
     };
     let train_examples = meta

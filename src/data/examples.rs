@@ -9,8 +9,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use super::pairs::{PairExamples, Vocab};
 use super::texts::TextSet;
-use super::{Augment, Dataset, ImageSet, Normalization, TextTokenizer};
+use super::tokenizer::Encoded;
+use super::{Augment, Dataset, ImageSet, Normalization, Reads, TextTokenizer};
 use crate::bail_input;
 use crate::models::{Input, Task};
 
@@ -36,20 +38,37 @@ pub struct TextInput {
     pub max_length: usize,
 }
 
-/// What a model takes: images of a shape and normalisation, or texts.
+/// Sequence pairs a model takes: the vocabularies of both sides.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairInput {
+    pub source_vocab: Vocab,
+    pub target_vocab: Vocab,
+}
+
+/// What a model takes: images of a shape and normalisation, texts, or sequence pairs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum ModelInput {
     Image(InputSpec),
     Text(TextInput),
+    Pairs(PairInput),
 }
 
 impl ModelInput {
-    /// Channels, height, width of image inputs; `None` for text.
+    /// Channels, height, width of image inputs; `None` for others.
     pub fn dims(&self) -> Option<[usize; 3]> {
         match self {
             ModelInput::Image(spec) => Some(spec.dims()),
-            ModelInput::Text(_) => None,
+            _ => None,
+        }
+    }
+
+    /// What data to load for this model.
+    pub fn reads(&self) -> Reads {
+        match self {
+            ModelInput::Image(spec) => Reads::Images(spec.dims()),
+            ModelInput::Text(_) => Reads::Texts,
+            ModelInput::Pairs(_) => Reads::Pairs,
         }
     }
 
@@ -68,17 +87,23 @@ impl ModelInput {
             (ModelInput::Text(_), Dataset::Texts(set), Some(tokenizer)) => Box::new(TextExamples {
                 set,
                 tokenizer,
-                masked: task == Task::Mlm,
+                task,
+            }),
+            (ModelInput::Pairs(p), Dataset::Pairs(set), _) => Box::new(PairExamples {
+                set,
+                source: &p.source_vocab,
+                target: &p.target_vocab,
             }),
             _ => bail_input!("the data is not of the kind the model takes (images or texts)"),
         })
     }
 
-    /// The image input, or an error saying this model reads text.
+    /// The image input, or an error saying what this model reads.
     pub fn image(&self) -> Result<&InputSpec> {
         match self {
             ModelInput::Image(spec) => Ok(spec),
             ModelInput::Text(_) => bail_input!("a text model: it takes texts, not images"),
+            ModelInput::Pairs(_) => bail_input!("a sequence-to-sequence model: it takes sequences"),
         }
     }
 }
@@ -115,6 +140,11 @@ pub trait Examples {
     }
     /// What the examples are, for throughput lines (`img`, `texts`).
     fn noun(&self) -> &'static str;
+    /// Whether each example's backbone features are the same every epoch, so that a frozen
+    /// backbone's can be computed once (not for masked or sequence-to-sequence examples).
+    fn fixed_features(&self) -> bool {
+        true
+    }
 }
 
 /// How a training step makes its batch.
@@ -248,6 +278,34 @@ fn image_tensor(values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<
     .reshape(shape)
 }
 
+/// A next-token language-modelling batch of `part`'s rows: the model reads each text and, at
+/// every real position but the last, predicts the token after it (the first, `[CLS]`, acts as
+/// the start; the last, `[SEP]`, is predicted as the end).
+fn next_tokens(encoded: &Encoded, part: Range<usize>, device: &Device) -> Batch {
+    let rows = encoded.rows(part);
+    let t = rows.shape[1];
+    let (mut positions, mut targets) = (Vec::new(), Vec::new());
+    for r in 0..rows.shape[0] {
+        for k in 0..t.saturating_sub(1) {
+            if rows.mask[r * t + k + 1] > 0.0 {
+                positions.push((r * t + k) as i64);
+                targets.push(rows.ids[r * t + k + 1]);
+            }
+        }
+    }
+    let (ids, types, mask) = rows.tensors(device);
+    let n = positions.len();
+    Batch {
+        input: Input::Tokens {
+            ids,
+            types,
+            mask,
+            predict_at: Some(Tensor::from_data(TensorData::new(positions, [n]), device)),
+        },
+        targets: Tensor::from_data(TensorData::new(targets, [n]), device),
+    }
+}
+
 /// Texts per forward pass when nothing learns.
 const TEXT_INFERENCE_BATCH: usize = 32;
 
@@ -255,8 +313,8 @@ const TEXT_INFERENCE_BATCH: usize = 32;
 pub struct TextExamples<'a> {
     pub set: &'a TextSet,
     pub tokenizer: &'a TextTokenizer,
-    /// Masked language modelling: the model predicts masked tokens instead of the text's class.
-    pub masked: bool,
+    /// What the model predicts: the text's class, its masked tokens, or each next token.
+    pub task: Task,
 }
 
 impl Examples for TextExamples<'_> {
@@ -282,7 +340,10 @@ impl Examples for TextExamples<'_> {
             .collect();
         let mut encoded = self.tokenizer.encode(&texts)?;
         let part = training.map_or(0..indices.len(), |t| t.part.clone());
-        if !self.masked {
+        if self.task == Task::Lm {
+            return Ok(next_tokens(&encoded, part, device));
+        }
+        if self.task != Task::Mlm {
             let (ids, types, mask) = encoded.rows(part.clone()).tensors(device);
             return Ok(Batch {
                 input: Input::Tokens {
@@ -331,5 +392,9 @@ impl Examples for TextExamples<'_> {
 
     fn noun(&self) -> &'static str {
         "texts"
+    }
+
+    fn fixed_features(&self) -> bool {
+        !self.task.is_language_model()
     }
 }

@@ -7,11 +7,13 @@
 pub mod augment;
 pub mod cifar;
 pub mod classes;
+pub mod cmudict;
 pub mod csv;
 pub mod examples;
 pub mod folder;
 pub mod idx;
 pub mod images;
+pub mod pairs;
 pub mod split;
 pub mod texts;
 pub mod tokenizer;
@@ -22,9 +24,12 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 pub use augment::Augment;
-pub use examples::{Batch, Examples, InputSpec, ModelInput, TextInput, Training};
+pub use examples::{Batch, Examples, InputSpec, ModelInput, PairInput, TextInput, Training};
 pub use images::{ImageSet, Normalization};
 pub use tokenizer::TextTokenizer;
+
+/// The longest text a text model new to the world reads, in tokens (`--max-length`).
+pub const MAX_TEXT_TOKENS: usize = 512;
 
 use crate::bail_input;
 
@@ -78,6 +83,19 @@ pub struct DataSpec {
     #[command(flatten)]
     #[serde(flatten)]
     pub columns: texts::Columns,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub pair_columns: pairs::PairColumns,
+}
+
+/// What a model reads, which decides how its data is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Images of this many channels, rows and columns.
+    Images([usize; 3]),
+    Texts,
+    /// Sequence pairs.
+    Pairs,
 }
 
 /// Text with something in it, for `--classes`.
@@ -97,33 +115,41 @@ fn fraction(s: &str) -> Result<f64, String> {
     Ok(f)
 }
 
-/// Labelled examples as loaded: images or texts.
+/// Examples as loaded: labelled images or texts, or sequence pairs.
 #[derive(Debug, Clone)]
 pub enum Dataset {
     Images(ImageSet),
     Texts(texts::TextSet),
+    Pairs(pairs::PairSet),
 }
 
 impl Dataset {
     pub fn len(&self) -> usize {
-        self.labels().len()
+        match self {
+            Dataset::Pairs(s) => s.len(),
+            _ => self.labels().len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Each example's class (none for pairs).
     pub fn labels(&self) -> &[usize] {
         match self {
             Dataset::Images(s) => &s.labels,
             Dataset::Texts(s) => &s.labels,
+            Dataset::Pairs(_) => &[],
         }
     }
 
+    /// The classes (none for pairs).
     pub fn class_names(&self) -> &[String] {
         match self {
             Dataset::Images(s) => &s.class_names,
             Dataset::Texts(s) => &s.class_names,
+            Dataset::Pairs(_) => &[],
         }
     }
 
@@ -132,14 +158,17 @@ impl Dataset {
         match self {
             Dataset::Images(s) => Dataset::Images(s.subset(indices)),
             Dataset::Texts(s) => Dataset::Texts(s.subset(indices)),
+            Dataset::Pairs(s) => Dataset::Pairs(s.subset(indices)),
         }
     }
 
-    /// Keep only the examples of `classes` and relabel them 0..classes.len() in that order.
+    /// Keep only the examples of `classes` and relabel them 0..classes.len() in that order
+    /// (pairs have no classes: all stay).
     pub fn restrict_to(&self, classes: &[usize]) -> Dataset {
         match self {
             Dataset::Images(s) => Dataset::Images(s.restrict_to(classes)),
             Dataset::Texts(s) => Dataset::Texts(s.restrict_to(classes)),
+            Dataset::Pairs(s) => Dataset::Pairs(s.clone()),
         }
     }
 
@@ -156,7 +185,7 @@ impl Dataset {
     pub fn images(&self) -> Option<&ImageSet> {
         match self {
             Dataset::Images(s) => Some(s),
-            Dataset::Texts(_) => None,
+            _ => None,
         }
     }
 
@@ -164,15 +193,24 @@ impl Dataset {
     pub fn texts(&self) -> Option<&texts::TextSet> {
         match self {
             Dataset::Texts(s) => Some(s),
-            Dataset::Images(_) => None,
+            _ => None,
         }
     }
 
-    /// What the examples are, for messages: `images` or `texts`.
+    /// The pairs, for what only pairs have (vocabularies learned from them).
+    pub fn pairs(&self) -> Option<&pairs::PairSet> {
+        match self {
+            Dataset::Pairs(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What the examples are, for messages: `images`, `texts` or `pairs`.
     pub fn noun(&self) -> &'static str {
         match self {
             Dataset::Images(_) => "images",
             Dataset::Texts(_) => "texts",
+            Dataset::Pairs(_) => "pairs",
         }
     }
 }
@@ -210,6 +248,7 @@ impl DataSpec {
             val_fraction: 0.1,
             skip_bad_images: false,
             columns: texts::Columns::default(),
+            pair_columns: pairs::PairColumns::default(),
         }
     }
 
@@ -226,25 +265,27 @@ impl DataSpec {
         self.data_absolute.as_deref().unwrap_or(&self.data)
     }
 
-    /// Load the `split` half of the data as the model takes it: images of `input`'s shape, or
-    /// texts (`input` is `None`). Returns the examples and how many unreadable images were skipped.
-    pub fn load_split(&self, split: Split, input: Option<[usize; 3]>) -> Result<(Dataset, usize)> {
-        load_dataset(
-            self.path(),
-            split,
-            input,
-            self.skip_bad_images,
-            &self.columns,
-        )
+    /// Load the `split` half of the data as the model reads it. Returns the examples and how
+    /// many unreadable images were skipped.
+    pub fn load_split(&self, split: Split, reads: Reads) -> Result<(Dataset, usize)> {
+        load_dataset(self.path(), split, reads, self)
     }
 
     /// Load the training split, keep the chosen classes, and draw the training and validation
     /// examples (see [`split::draw`]).
-    pub fn load(&self, input: Option<[usize; 3]>, seed: u64) -> Result<TrainingData> {
-        let (all, skipped) = self.load_split(Split::Train, input)?;
+    pub fn load(&self, reads: Reads, seed: u64) -> Result<TrainingData> {
+        let (all, skipped) = self.load_split(Split::Train, reads)?;
+        if matches!(all, Dataset::Pairs(_))
+            && (self.per_class.is_some() || self.val_per_class.is_some())
+        {
+            bail_input!(
+                "--per-class and --val-per-class count examples of classes; pairs have none"
+            );
+        }
         let chosen = classes::parse_classes(&self.classes, all.class_names())?;
         let set = all.restrict_to(&chosen);
         let (train_idx, val_idx, validation) = split::draw(
+            set.len(),
             set.labels(),
             self.per_class.map(|n| n as usize),
             self.val_per_class.map(|n| n as usize),
@@ -317,20 +358,23 @@ pub fn load(
     Ok((set.with_channels(channels).resized(height, width), skipped))
 }
 
-/// Load the `split` half of a dataset as the model takes it: images of `input`'s shape, or texts
-/// (`input` is `None`). Returns the examples and how many unreadable images were skipped.
+/// Load the `split` half of a dataset as a model that `reads` so takes it, the file's columns
+/// and options from `spec`. Returns the examples and how many unreadable images were skipped.
 pub fn load_dataset(
     path: &Path,
     split: Split,
-    input: Option<[usize; 3]>,
-    skip_bad_images: bool,
-    columns: &texts::Columns,
+    reads: Reads,
+    spec: &DataSpec,
 ) -> Result<(Dataset, usize)> {
-    Ok(match input {
-        Some(dims) => {
-            let (set, skipped) = load(path, split, dims, skip_bad_images)?;
+    Ok(match reads {
+        Reads::Images(dims) => {
+            let (set, skipped) = load(path, split, dims, spec.skip_bad_images)?;
             (Dataset::Images(set), skipped)
         }
-        None => (Dataset::Texts(texts::load(path, split, columns)?), 0),
+        Reads::Texts => (Dataset::Texts(texts::load(path, split, &spec.columns)?), 0),
+        Reads::Pairs => (
+            Dataset::Pairs(pairs::load(path, split, &spec.pair_columns)?),
+            0,
+        ),
     })
 }

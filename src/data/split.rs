@@ -15,6 +15,7 @@ use super::Validation;
 ///   more than one label remains), or from `val_per_class` more labels drawn apart from them —
 ///   never from the thousands of labels such a user does not have.
 pub fn draw(
+    n: usize,
     labels: &[usize],
     per_class: Option<usize>,
     val_per_class: Option<usize>,
@@ -24,7 +25,7 @@ pub fn draw(
     let all: Vec<usize> = (0..labels.len()).collect();
     match (per_class, val_per_class) {
         (None, None) => {
-            let (train, val) = holdout(labels.len(), val_fraction, seed);
+            let (train, val) = holdout(n, val_fraction, seed);
             (
                 train,
                 val,
@@ -142,22 +143,22 @@ mod tests {
         let labels: Vec<usize> = (0..3000).map(|i| i % 3).collect();
         let count = |idx: &[usize], c: usize| idx.iter().filter(|&&i| labels[i] == c).count();
         // 20 labels per class, 10% of them validate: 18 train + 2 val per class, nothing more.
-        let (train, val, how) = draw(&labels, Some(20), None, 0.1, 4);
+        let (train, val, how) = draw(labels.len(), &labels, Some(20), None, 0.1, 4);
         assert_eq!(how, Validation::LabelledBudget { fraction: 0.1 });
         for c in 0..3 {
             assert_eq!((count(&train, c), count(&val, c)), (18, 2));
         }
         assert!(val.iter().all(|i| train.binary_search(i).is_err()));
         // 5 labels at 10%: one of them validates rather than none.
-        let (train, val, _) = draw(&labels, Some(5), None, 0.1, 4);
+        let (train, val, _) = draw(labels.len(), &labels, Some(5), None, 0.1, 4);
         assert_eq!((train.len(), val.len()), (12, 3));
         // An explicit validation budget: 20 train and 7 more per class.
-        let (train, val, how) = draw(&labels, Some(20), Some(7), 0.1, 4);
+        let (train, val, how) = draw(labels.len(), &labels, Some(20), Some(7), 0.1, 4);
         assert_eq!(how, Validation::PerClass { examples: 7 });
         assert_eq!((train.len(), val.len()), (60, 21));
         assert!(val.iter().all(|i| train.binary_search(i).is_err()));
         // Without --per-class, the hold-out is as before.
-        let (train, val, _) = draw(&labels, None, None, 0.1, 4);
+        let (train, val, _) = draw(labels.len(), &labels, None, None, 0.1, 4);
         assert_eq!((train, val), holdout(3000, 0.1, 4));
     }
 

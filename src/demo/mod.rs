@@ -1,7 +1,8 @@
 //! The demos: the proof that pretraining pays, measured against training from scratch.
-//! [`vision`] on Fashion-MNIST, [`topics`] on fortunes topics; each writes its results for
-//! `crate::report`.
+//! [`vision`] on Fashion-MNIST, [`topics`] on fortunes topics, [`g2p`] on British
+//! pronunciations; each writes its results for `crate::report`.
 
+pub mod g2p;
 pub mod topics;
 pub mod vision;
 

@@ -1,13 +1,14 @@
 //! `pretune demo text`: the same story for language. On a few fortunes topics, a BERT-Mini
 //! trained from scratch on the labelled texts is compared with one pretrained first by masked
-//! language modelling on every topic's texts (no labels), and with the real all-MiniLM-L6-v2
-//! fine-tuned, all on the same labelled texts and the same content-hashed test split.
+//! language modelling on every topic's texts (no labels), with an AWD-LSTM pretrained as a
+//! next-token language model on the same texts and fine-tuned ULMFiT's way (gradual
+//! unfreezing, discriminative rates), and with the real all-MiniLM-L6-v2 fine-tuned, all on
+//! the same labelled texts and the same content-hashed test split.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::nn::LinearConfig;
 use serde::{Deserialize, Serialize};
 
 use burn::prelude::Device;
@@ -16,9 +17,10 @@ use pretune::data::texts::{self, TextSet};
 use pretune::data::{Split, TextTokenizer, classes, split};
 use pretune::infer;
 use pretune::interop::hf::load_hf_dir;
-use pretune::models::{self, Backbone, Classifier, ModelOptions, bert};
+use pretune::models::lstm::{self, Dropouts, LstmConfig};
+use pretune::models::{self, Backbone, Classifier, ModelOptions, Task, bert};
 use pretune::train::observe::Display;
-use pretune::train::{self, Keep, Plan, Recipe, RunKind};
+use pretune::train::{self, FinetuneOptions, Keep, Plan, Recipe, RunKind, Schedule, Strategy};
 
 /// What to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +36,9 @@ pub struct TextDemoConfig {
     pub epochs: usize,
     /// Epochs of masked language modelling.
     pub mlm_epochs: usize,
+    /// Epochs of the LSTM's next-token language modelling.
+    #[serde(default)]
+    pub lm_epochs: usize,
     /// Texts of the unlabelled corpus (all topics' training texts when `None`).
     pub corpus_limit: Option<usize>,
     /// First seed; seeds `seed..seed + seeds` each draw their own labelled texts.
@@ -44,7 +49,7 @@ pub struct TextDemoConfig {
 /// One trained classifier.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TextRun {
-    /// `scratch`, `mlm+finetune` or `minilm`.
+    /// `scratch`, `mlm+finetune`, `lm+ulmfit` or `minilm`.
     pub method: String,
     pub seed: u64,
     pub test_accuracy: f64,
@@ -54,9 +59,9 @@ pub struct TextRun {
     pub texts_per_second: f64,
 }
 
-/// The masked-language-model pretraining.
+/// A language model's pretraining on the corpus.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MlmSummary {
+pub struct PretrainSummary {
     pub texts: usize,
     pub vocab_size: usize,
     pub seconds: f64,
@@ -73,16 +78,22 @@ pub struct TextDemoResults {
     pub classes: Vec<String>,
     pub train_texts: usize,
     pub test_texts: usize,
-    pub mlm: MlmSummary,
+    pub mlm: PretrainSummary,
+    /// The LSTM's next-token language modelling.
+    pub lm: Option<PretrainSummary>,
     pub runs: Vec<TextRun>,
 }
 
 /// The methods, in the order the report shows them, with what each is.
-pub const METHODS: [(&str, &str); 3] = [
+pub const METHODS: [(&str, &str); 4] = [
     ("scratch", "BERT-Mini from scratch on the labelled texts"),
     (
         "mlm+finetune",
         "BERT-Mini pretrained by masked language modelling on the corpus, then the same",
+    ),
+    (
+        "lm+ulmfit",
+        "AWD-LSTM pretrained as a next-token language model on the corpus, fine-tuned as ULMFiT",
     ),
     (
         "minilm",
@@ -161,45 +172,45 @@ pub fn run(config: &TextDemoConfig, device: &Device) -> Result<TextDemoResults> 
     );
     let bert_mini = models::arch("bert-mini")?;
 
-    // Masked language modelling on the corpus, once: the starting point of "mlm+finetune".
-    let started = Instant::now();
-    let mlm_tokenizer = TextTokenizer::train_wordpiece(&corpus.texts, MLM_VOCAB_SIZE, MAX_LENGTH)?;
+    // Language models of the corpus, once each: the starting points of "mlm+finetune" and
+    // "lm+ulmfit". Both read it with one vocabulary learned from it.
+    let lm_tokenizer = TextTokenizer::train_wordpiece(&corpus.texts, MLM_VOCAB_SIZE, MAX_LENGTH)?;
     let (corpus_train, corpus_val) =
         split::holdout(corpus.len(), MLM_VAL_FRACTION, config.seed ^ 0x3);
     let (corpus_train, corpus_val) = (corpus.subset(&corpus_train), corpus.subset(&corpus_val));
-    println!(
-        "masked language modelling: BERT-Mini on {} texts ({}-token vocabulary), {} epoch(s)...",
-        corpus_train.len(),
-        mlm_tokenizer.vocab_size(),
-        config.mlm_epochs
-    );
-    let options = mini_options(&mlm_tokenizer);
-    let vocab = mlm_tokenizer.vocab_size();
-    let mlm_model = Classifier::new(bert_mini, &options, vocab, config.seed, device);
-    let masked = |set| TextExamples {
-        set,
-        tokenizer: &mlm_tokenizer,
-        masked: true,
+    let vocab = lm_tokenizer.vocab_size();
+    let corpus = Corpus {
+        train: &corpus_train,
+        val: &corpus_val,
+        tokenizer: &lm_tokenizer,
     };
-    let outcome = train::fit(
+    let options = mini_options(&lm_tokenizer);
+    let mlm_model = Classifier::new(bert_mini, &options, vocab, config.seed, device);
+    let (pretrained, mlm) = corpus.pretrain(
+        "BERT-Mini",
         mlm_model,
-        &masked(&corpus_train),
-        Some(&masked(&corpus_val)),
-        &Plan::all(mlm_recipe(config.mlm_epochs, config.seed)).keep(Keep::Last),
-        &mut [&mut Display::new(true)],
-        None,
+        Task::Mlm,
+        mlm_recipe(config.mlm_epochs, config.seed),
     )?;
-    let pretrained = outcome.model.backbone;
-    let mlm = MlmSummary {
-        texts: corpus_train.len(),
-        vocab_size: mlm_tokenizer.vocab_size(),
-        seconds: started.elapsed().as_secs_f64(),
-        val_perplexity: outcome
-            .history
-            .iter()
-            .filter_map(|h| h.val_loss.map(f64::exp))
-            .collect(),
-        train_perplexity: outcome.history.iter().map(|h| h.train_loss.exp()).collect(),
+    let lm = if config.lm_epochs > 0 {
+        let lstm = models::arch(lstm::ARCH)?;
+        let options = ModelOptions {
+            lstm: Some(LstmConfig::preset(vocab)),
+            ..Default::default()
+        };
+        let model = Classifier::new(lstm, &options, vocab, config.seed, device);
+        let (encoder, summary) = corpus.pretrain(
+            "AWD-LSTM",
+            model,
+            Task::Lm,
+            lm_recipe(config.lm_epochs, config.seed),
+        )?;
+        let Backbone::Lstm(encoder) = encoder else {
+            unreachable!("an lstm has an AWD-LSTM backbone")
+        };
+        Some((encoder.with_dropouts(Dropouts::CLASSIFIER), summary))
+    } else {
+        None
     };
     let minilm = load_hf_dir(&config.model, device)?;
 
@@ -221,7 +232,7 @@ pub fn run(config: &TextDemoConfig, device: &Device) -> Result<TextDemoResults> 
                 &train,
                 &test,
                 tokenizer,
-                recipe(kind, config.epochs, seed),
+                Plan::all(recipe(kind, config.epochs, seed)),
             )
         };
         // From scratch: a vocabulary and a model learned from the labelled texts alone.
@@ -234,16 +245,38 @@ pub fn run(config: &TextDemoConfig, device: &Device) -> Result<TextDemoResults> 
         runs.push(run);
         // The masked language model's encoder, trained the same way.
         let width = bert_mini.features_for(&options);
-        let model = with_new_head(pretrained.clone(), width, chosen.len(), seed, device);
+        let model =
+            Classifier::with_new_head(pretrained.clone(), width, chosen.len(), seed, device);
         runs.push(classify(
             "mlm+finetune",
             model,
-            &mlm_tokenizer,
+            &lm_tokenizer,
             RunKind::TextFromScratch,
         )?);
+        // The LSTM language model's encoder, fine-tuned as ULMFiT: gradual unfreezing with
+        // discriminative rates.
+        if let Some((encoder, _)) = &lm {
+            let width = 3 * encoder.width();
+            let model = Classifier::with_new_head(
+                Backbone::Lstm(encoder.clone()),
+                width,
+                chosen.len(),
+                seed,
+                device,
+            );
+            runs.push(self::classify(
+                "lm+ulmfit",
+                seed,
+                model,
+                &train,
+                &test,
+                &lm_tokenizer,
+                ulmfit_plan(seed)?,
+            )?);
+        }
         // The real pretrained MiniLM, fine-tuned the Hugging Face way.
         let width = minilm.config.hidden_size;
-        let model = with_new_head(
+        let model = Classifier::with_new_head(
             Backbone::Bert(minilm.model.clone()),
             width,
             chosen.len(),
@@ -264,6 +297,7 @@ pub fn run(config: &TextDemoConfig, device: &Device) -> Result<TextDemoResults> 
         train_texts: config.per_class * chosen.len(),
         test_texts: test.len(),
         mlm,
+        lm: lm.map(|(_, summary)| summary),
         runs,
     })
 }
@@ -276,22 +310,15 @@ fn classify(
     train: &TextSet,
     test: &TextSet,
     tokenizer: &TextTokenizer,
-    recipe: Recipe,
+    plan: Plan,
 ) -> Result<TextRun> {
     let started = Instant::now();
     let examples = |set| TextExamples {
         set,
         tokenizer,
-        masked: false,
+        task: Task::Classify,
     };
-    let outcome = train::fit(
-        model,
-        &examples(train),
-        None,
-        &Plan::all(recipe),
-        &mut [],
-        None,
-    )?;
+    let outcome = train::fit(model, &examples(train), None, &plan, &mut [], None)?;
     let test_accuracy = infer::loss_and_accuracy(&outcome.model, &examples(test))?.1;
     let run = TextRun {
         method: method.into(),
@@ -309,27 +336,97 @@ fn classify(
     Ok(run)
 }
 
+/// The unlabelled corpus language models learn.
+struct Corpus<'a> {
+    train: &'a TextSet,
+    val: &'a TextSet,
+    tokenizer: &'a TextTokenizer,
+}
+
+impl Corpus<'_> {
+    /// Train `model` as a language model (`task`) of the corpus; return its backbone and
+    /// perplexities.
+    fn pretrain(
+        &self,
+        name: &str,
+        model: Classifier,
+        task: Task,
+        recipe: Recipe,
+    ) -> Result<(Backbone, PretrainSummary)> {
+        let started = Instant::now();
+        println!(
+            "{}: {name} on {} texts ({}-token vocabulary), {} epoch(s)...",
+            task.objective(),
+            self.train.len(),
+            self.tokenizer.vocab_size(),
+            recipe.epochs
+        );
+        let examples = |set| TextExamples {
+            set,
+            tokenizer: self.tokenizer,
+            task,
+        };
+        let outcome = train::fit(
+            model,
+            &examples(self.train),
+            Some(&examples(self.val)),
+            &Plan::all(recipe).keep(Keep::Last),
+            &mut [&mut Display::new(true)],
+            None,
+        )?;
+        let summary = PretrainSummary {
+            texts: self.train.len(),
+            vocab_size: self.tokenizer.vocab_size(),
+            seconds: started.elapsed().as_secs_f64(),
+            val_perplexity: outcome
+                .history
+                .iter()
+                .filter_map(|h| h.val_loss.map(f64::exp))
+                .collect(),
+            train_perplexity: outcome.history.iter().map(|h| h.train_loss.exp()).collect(),
+        };
+        Ok((outcome.model.backbone, summary))
+    }
+}
+
+/// Next-token language modelling of an AWD-LSTM: AdamW at 3e-3 with a one-cycle schedule and
+/// gradients clipped at 0.25 (fastai's language-model recipe).
+fn lm_recipe(epochs: usize, seed: u64) -> Recipe {
+    Recipe {
+        lr: 3e-3,
+        schedule: Schedule::Onecycle,
+        grad_clip: Some(0.25),
+        ..recipe(RunKind::TextFromScratch, epochs, seed)
+    }
+}
+
+/// ULMFiT's classifier fine-tuning: the head for an epoch, then one LSTM more each epoch from
+/// the top, then two epochs of everything, each stage at 1/2.6 of the rate of the one above;
+/// 2e-2 at the head.
+fn ulmfit_plan(seed: u64) -> Result<Plan> {
+    let options = FinetuneOptions {
+        strategy: Strategy::GradualUnfreeze,
+        layer_decay: 1.0 / 2.6,
+        ..FinetuneOptions::default()
+    };
+    let epochs = lstm::STAGES.len() + 2;
+    Ok(Plan {
+        phases: options.plan(epochs, lstm::STAGES)?,
+        ..Plan::all(Recipe {
+            lr: 2e-2,
+            schedule: Schedule::Onecycle,
+            grad_clip: Some(0.25),
+            ..recipe(RunKind::TextFromScratch, epochs, seed)
+        })
+    })
+}
+
 /// BERT-Mini sized for `tokenizer`'s vocabulary.
 fn mini_options(tokenizer: &TextTokenizer) -> ModelOptions {
     ModelOptions {
         bert: bert::preset("bert-mini", tokenizer.vocab_size()),
         ..Default::default()
     }
-}
-
-/// `backbone` with a new (seeded) classification head.
-fn with_new_head(
-    backbone: Backbone,
-    width: usize,
-    classes: usize,
-    seed: u64,
-    device: &Device,
-) -> Classifier {
-    Classifier {
-        backbone,
-        head: LinearConfig::new(width, classes).init(device),
-    }
-    .reset_head(classes, seed)
 }
 
 /// Where the README's `scripts/minilm.sh` unpacks all-MiniLM-L6-v2.

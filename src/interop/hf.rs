@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use burn::store::{ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge};
 
 use super::torch;
 use crate::checkpoint::{self, Checkpoint, Meta};
@@ -75,7 +75,14 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
             bert::from_hf_name(&k).map(|name| bridge::from_data(data, name, None))
         })
         .collect();
-    let result = model.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    let result = model.apply(
+        pack,
+        None,
+        Some(Box::new(
+            PyTorchToBurnAdapter.chain(crate::models::HeadLayout),
+        )),
+        true,
+    );
     if let Some(err) = result.errors.first() {
         bail_input!(
             "{}: {} (does {} describe these weights?)",
@@ -143,11 +150,13 @@ pub fn open(dir: &Path, device: &Device) -> Result<Checkpoint> {
         ..Default::default()
     };
     // A placeholder head, for the checkpoint's shape: fine-tuning replaces it.
-    let model = Classifier {
-        backbone: Backbone::Bert(hf.model),
-        head: burn::nn::LinearConfig::new(hf.config.hidden_size, 2).init(device),
-    }
-    .reset_head(2, 0);
+    let model = Classifier::with_new_head(
+        Backbone::Bert(hf.model),
+        hf.config.hidden_size,
+        2,
+        0,
+        device,
+    );
     let input = ModelInput::Text(TextInput {
         max_length: hf.tokenizer.max_length,
     });

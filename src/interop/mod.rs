@@ -1,7 +1,10 @@
-//! Weights from and to other tools: PyTorch files ([`torch`], with the [`pickle`] guard) and
-//! Hugging Face model directories ([`hf`]).
+//! Weights from and to other tools: PyTorch files ([`torch`], with the [`pickle`] guard),
+//! Hugging Face model directories ([`hf`]), NumPy archives ([`npz`]) and g2p_en's
+//! pretrained GRU read from one ([`g2p`]).
 
+pub mod g2p;
 pub mod hf;
+pub mod npz;
 pub mod pickle;
 pub mod torch;
 

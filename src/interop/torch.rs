@@ -8,7 +8,9 @@ use std::path::Path;
 use anyhow::Result;
 use burn::prelude::*;
 use burn::store::pytorch_reader::PytorchReader;
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use burn::store::{
+    BurnToPyTorchAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge,
+};
 use burn::tensor::DType;
 
 use serde::{Deserialize, Serialize};
@@ -162,7 +164,12 @@ pub fn import(
         }
         pack.push(bridge::from_data(data, ours, None));
     }
-    let result = model.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    let result = model.apply(
+        pack,
+        None,
+        Some(Box::new(PyTorchToBurnAdapter.chain(models::HeadLayout))),
+        true,
+    );
     if let Some(err) = result.errors.first() {
         bail_input!(
             "{shown}: {}",
@@ -201,7 +208,11 @@ fn torch_tensors(
     model: &Classifier,
 ) -> Vec<(String, burn::store::burn_pack::Tensor)> {
     model
-        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .collect(
+            None,
+            Some(Box::new(BurnToPyTorchAdapter.chain(models::HeadLayout))),
+            true,
+        )
         .into_iter()
         .map(|t| (models::to_torch_name(arch, &t.name), t))
         .collect()

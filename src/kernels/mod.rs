@@ -121,22 +121,62 @@ pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if !applies(&x) {
         return dropout.forward(x);
     }
-    // The seed: the bit patterns of two uniform draws from the device's generator (about 46
-    // random bits; `dropout::apply` mixes it before use).
-    let draws: Vec<f32> =
-        Tensor::<1>::random([2], Distribution::Default, &device.without_autodiff())
-            .into_data()
-            .iter::<f32>()
-            .collect();
-    let seed = ((draws[0].to_bits() as u64) << 32 | draws[1].to_bits() as u64)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     // Elements are counted from the batch's first example, wherever this process's rows start.
     let rows = x.dims()[0].max(1);
     let first = (BATCH_OFFSET.load(Ordering::Relaxed) * (x.shape().num_elements() / rows)) as u64;
     Tensor::from_dispatch(<Dispatch as CpuKernels>::dropout_hashed(
         x.into_dispatch(),
         dropout.prob,
-        seed,
+        mask_seed(&device),
+        first,
+    ))
+}
+
+/// A seed for one dropout mask: the bit patterns of two uniform draws from the device's
+/// generator (about 46 random bits; `dropout::apply` mixes it before use), so a seeded step
+/// drops the same elements every time.
+fn mask_seed(device: &Device) -> u64 {
+    let draws: Vec<f32> = Tensor::<1>::random(
+        [2],
+        Distribution::Default,
+        &device.clone().without_autodiff(),
+    )
+    .into_data()
+    .iter::<f32>()
+    .collect();
+    ((draws[0].to_bits() as u64) << 32 | draws[1].to_bits() as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A dropout mask of `shape` to multiply by: each element 0 with probability `prob`, else
+/// `1 / (1 - prob)`. For the structured dropouts of recurrent networks (AWD-LSTM's): a mask
+/// `[B, 1, D]` drops the same units at every step of a sequence, a mask on a weight drops
+/// connections. `per_example`: the first axis is the batch's examples, keyed like [`dropout`]'s
+/// by their place in the whole batch; otherwise the mask is the same in every process.
+pub fn dropout_mask<const D: usize>(
+    prob: f64,
+    shape: [usize; D],
+    per_example: bool,
+    device: &Device,
+) -> Tensor<D> {
+    let ones = Tensor::<D>::ones(shape, device);
+    if prob == 0.0 {
+        return ones;
+    }
+    if !applies(&ones) {
+        let keep = Tensor::<D>::random(shape, Distribution::Bernoulli(1.0 - prob), device);
+        return keep.div_scalar(1.0 - prob);
+    }
+    let first = if per_example {
+        let rows = shape[0].max(1);
+        (BATCH_OFFSET.load(Ordering::Relaxed) * (ones.shape().num_elements() / rows)) as u64
+    } else {
+        0
+    };
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::dropout_hashed(
+        ones.into_dispatch(),
+        prob,
+        mask_seed(device),
         first,
     ))
 }

@@ -1,4 +1,10 @@
-//! Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix.
+//! Metrics: classification (accuracy, per-class precision/recall/F1, confusion matrix, here),
+//! sequences ([`edit`]: token error rate, word error rate, sequence accuracy) and summaries
+//! ([`rouge`], with NLTK's Porter stemmer as rouge-score uses it: [`porter`]).
+
+pub mod edit;
+pub mod porter;
+pub mod rouge;
 
 use serde::Serialize;
 

@@ -11,15 +11,18 @@ pub mod bert;
 pub mod cnn;
 pub mod inception;
 mod layers;
+pub mod lstm;
 pub mod registry;
 pub mod resnet;
+pub mod rnn;
+pub mod seq2seq;
 pub mod vgg;
 
 pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, arch};
 
 use anyhow::Result;
-use burn::module::ParamGroup;
-use burn::nn::{Linear, LinearConfig};
+use burn::module::{Param, ParamGroup};
+use burn::nn::{BatchNorm, BatchNormConfig, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -36,9 +39,26 @@ pub struct ModelOptions {
     /// weights have one).
     #[serde(default)]
     pub aux_logits: bool,
+    /// Sequence-to-sequence models: the sizes of the encoder–decoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq2seq: Option<seq2seq::Seq2SeqConfig>,
     /// Text models: the sizes of the BERT encoder (its vocabulary is the checkpoint's tokenizer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bert: Option<bert::BertConfig>,
+    /// `lstm`: the sizes and dropouts of the AWD-LSTM, and whether it is a language model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lstm: Option<lstm::LstmConfig>,
+}
+
+impl ModelOptions {
+    /// A text model's vocabulary: the rows of its token embedding (0 for other models).
+    pub fn text_vocab(&self) -> usize {
+        match (&self.bert, &self.lstm) {
+            (Some(c), _) => c.vocab_size,
+            (None, Some(c)) => c.vocab_size,
+            (None, None) => 0,
+        }
+    }
 }
 
 /// What a model takes: a batch of images, or of tokenised texts.
@@ -52,9 +72,19 @@ pub enum Input {
         ids: Tensor<2, Int>,
         types: Tensor<2, Int>,
         mask: Tensor<2>,
-        /// Masked language modelling: flat positions (`b * T + t`) of the tokens to predict. The
-        /// features are then those tokens' hidden states rather than each text's mean.
+        /// Language modelling (masked or next-token): flat positions (`b * T + t`) whose tokens
+        /// (or next tokens) are predicted. The features are then those positions' hidden
+        /// states rather than the text's pooled one.
         predict_at: Option<Tensor<1, Int>>,
+    },
+    /// Sequence pairs: source ids and mask `[B, S]`, the target shifted right (`<s>` first) and
+    /// its mask `[B, T]`, and the flat positions (`b * T + t`) whose next token is predicted.
+    Pairs {
+        source: Tensor<2, Int>,
+        source_mask: Tensor<2>,
+        target_in: Tensor<2, Int>,
+        target_mask: Tensor<2>,
+        predict_at: Tensor<1, Int>,
     },
 }
 
@@ -68,6 +98,8 @@ pub enum Backbone {
     Vgg(vgg::Vgg),
     Inception(inception::Inception3),
     Bert(bert::Bert),
+    Lstm(lstm::AwdLstm),
+    Seq2Seq(seq2seq::Seq2Seq),
 }
 
 impl Backbone {
@@ -84,6 +116,17 @@ impl Backbone {
             Backbone::Vgg(m) => m.stages(),
             Backbone::Inception(m) => m.stages(),
             Backbone::Bert(m) => m.stages(),
+            Backbone::Lstm(m) => m.stages(),
+            Backbone::Seq2Seq(m) => vec![
+                ParamGroup::ids_from_module(m.enc_emb.clone())
+                    .fuse(&ParamGroup::ids_from_module(m.enc.clone())),
+                ParamGroup::ids_from_module(m.dec_emb.clone())
+                    .fuse(&ParamGroup::ids_from_module(m.dec.clone()))
+                    .fuse(&m.attend.as_ref().map_or_else(
+                        || ParamGroup::from_ids(vec![]),
+                        |a| ParamGroup::ids_from_module(a.clone()),
+                    )),
+            ],
         }
     }
 
@@ -107,7 +150,33 @@ impl Backbone {
                 None => m.features(ids, types, mask),
                 Some(positions) => m.token_features(ids, types, mask, positions),
             },
-            (Backbone::Bert(_), Input::Images(_)) => {
+            (
+                Backbone::Lstm(m),
+                Input::Tokens {
+                    ids,
+                    mask,
+                    predict_at,
+                    ..
+                },
+            ) => match predict_at {
+                None => m.features(ids, mask),
+                Some(positions) => m.token_features(ids, mask, positions),
+            },
+            (
+                Backbone::Seq2Seq(m),
+                Input::Pairs {
+                    source,
+                    source_mask,
+                    target_in,
+                    target_mask,
+                    predict_at,
+                },
+            ) => m.features(source, source_mask, target_in, target_mask, predict_at),
+            (Backbone::Seq2Seq(_), _) => {
+                bail_input!("a sequence-to-sequence model takes sequence pairs")
+            }
+            (_, Input::Pairs { .. }) => bail_input!("this model does not take sequence pairs"),
+            (Backbone::Bert(_) | Backbone::Lstm(_), Input::Images(_)) => {
                 bail_input!("a text model was given images")
             }
             (_, Input::Tokens { .. }) => bail_input!("an image model was given texts"),
@@ -122,16 +191,168 @@ pub enum Task {
     /// The class of each example (the head has one output per class).
     #[default]
     Classify,
-    /// Masked language modelling (text models): each masked token, from the vocabulary (the
+    /// Masked language modelling (BERT models): each masked token, from the vocabulary (the
     /// head has one output per token of the vocabulary).
     Mlm,
+    /// Next-token language modelling (`lstm`): each next token of a text, from the vocabulary
+    /// (the head is the embedding read backwards).
+    Lm,
+    /// Sequence to sequence: each next token of the output, from its vocabulary (implied by
+    /// the model and the data, not chosen with `--task`).
+    #[value(skip)]
+    Seq2seq,
 }
 
-/// A backbone plus a linear classification head.
+/// The output layer: scores = features · W + b.
+///
+/// Two heads of recurrent text models differ (fastai's): a language model's is tied to its
+/// input embedding (AWD-LSTM, ULMFiT) — W is the embedding read backwards and the head holds
+/// only its bias; a classifier's batch-normalises the pooled features first
+/// (`PoolingLinearClassifier`): a trained LSTM's outputs are near-saturated and alike from text
+/// to text, and the normalisation is what lets a head tell them apart.
+#[derive(Module, Debug)]
+pub struct Head {
+    pub norm: Option<BatchNorm>,
+    /// `[features, outputs]` (Burn's layout); `None` when tied.
+    pub weight: Option<Param<Tensor<2>>>,
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+/// PyTorch's layout for our [`Head`] in burn-store's conversions, chained after its
+/// `PyTorchToBurnAdapter` / `BurnToPyTorchAdapter`: those transpose the weights of Burn's
+/// `nn::Linear` between PyTorch's `[out, in]` and Burn's `[in, out]`, knowing it by its type,
+/// and our head is a linear layer of another type.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLayout;
+
+impl burn::store::ModuleAdapter for HeadLayout {
+    fn adapt(
+        &self,
+        tensor: burn::store::burn_pack::Tensor,
+        ctx: burn::store::ModuleContext<'_>,
+    ) -> burn::store::burn_pack::Tensor {
+        if ctx.module_type() != Some("Struct:Head")
+            || !tensor.name.ends_with("weight")
+            || tensor.shape.len() != 2
+        {
+            return tensor;
+        }
+        let (name, dtype) = (tensor.name.clone(), tensor.dtype);
+        let shape = burn::tensor::Shape::new([tensor.shape[1], tensor.shape[0]]);
+        burn::store::bridge::map_data(tensor, name, dtype, shape, |data| {
+            let device = Device::flex();
+            Tensor::<2>::from_data(data, &device)
+                .transpose()
+                .into_data()
+        })
+    }
+
+    fn clone_box(&self) -> Box<dyn burn::store::ModuleAdapter> {
+        Box::new(*self)
+    }
+}
+
+/// Which head a model gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadKind {
+    Linear,
+    /// A language model's, tied to the input embedding.
+    Tied,
+    /// A recurrent classifier's: batch norm, then linear.
+    Normalized,
+}
+
+impl HeadKind {
+    /// The head a model with `options` gets.
+    fn of(options: &ModelOptions) -> HeadKind {
+        match &options.lstm {
+            Some(c) if c.tie_weights => HeadKind::Tied,
+            Some(_) => HeadKind::Normalized,
+            None => HeadKind::Linear,
+        }
+    }
+}
+
+impl Head {
+    /// A head drawn as PyTorch's `nn.Linear` is; tied: only its bias, at zero (fastai's
+    /// `LinearDecoder`).
+    fn new(features: usize, outputs: usize, kind: HeadKind, device: &Device) -> Head {
+        let linear = LinearConfig::new(features, outputs).init(device);
+        if kind == HeadKind::Tied {
+            return Head {
+                norm: None,
+                weight: None,
+                bias: Some(Param::from_tensor(Tensor::zeros([outputs], device))),
+            };
+        }
+        Head {
+            norm: (kind == HeadKind::Normalized)
+                .then(|| BatchNormConfig::new(features).init(device)),
+            weight: Some(linear.weight),
+            bias: linear.bias,
+        }
+    }
+
+    /// Scores for `features` `[N, F]`; a tied head scores with `tied` `[outputs, F]`.
+    fn forward(&self, features: Tensor<2>, tied: impl FnOnce() -> Option<Tensor<2>>) -> Tensor<2> {
+        let features = match &self.norm {
+            Some(norm) => norm.forward(features),
+            None => features,
+        };
+        let scores = match &self.weight {
+            Some(w) => features.matmul(w.val()),
+            None => features.matmul(
+                tied()
+                    .expect("a tied head's backbone has an embedding")
+                    .transpose(),
+            ),
+        };
+        match &self.bias {
+            Some(b) => scores + b.val().unsqueeze_dim(0),
+            None => scores,
+        }
+    }
+
+    /// Outputs (classes, or tokens of a vocabulary).
+    pub fn outputs(&self) -> usize {
+        match (&self.weight, &self.bias) {
+            (Some(w), _) => w.dims()[1],
+            (None, Some(b)) => b.dims()[0],
+            (None, None) => 0,
+        }
+    }
+}
+
+impl Task {
+    /// Whether the model predicts tokens of its own input (masked or next).
+    pub fn is_language_model(self) -> bool {
+        matches!(self, Task::Mlm | Task::Lm)
+    }
+
+    /// What a language model is trained by, for people.
+    pub fn objective(self) -> &'static str {
+        match self {
+            Task::Mlm => "masked language modelling",
+            Task::Lm => "next-token language modelling",
+            Task::Classify => "classification",
+            Task::Seq2seq => "sequence to sequence",
+        }
+    }
+
+    /// What a language model's accuracy counts: `masked-token` or `next-token`.
+    pub fn predicted_tokens(self) -> &'static str {
+        match self {
+            Task::Lm => "next-token",
+            _ => "masked-token",
+        }
+    }
+}
+
+/// A backbone plus a linear head.
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub backbone: Backbone,
-    pub head: Linear,
+    pub head: Head,
 }
 
 impl Classifier {
@@ -149,20 +370,58 @@ impl Classifier {
         cpu.seed(seed);
         let model = Classifier {
             backbone: (arch.backbone)(options, num_classes, &cpu),
-            head: LinearConfig::new(arch.features_for(options), num_classes).init(&cpu),
+            head: Head::new(
+                arch.features_for(options),
+                num_classes,
+                HeadKind::of(options),
+                &cpu,
+            ),
         };
         initialised(model).fork(device)
+    }
+
+    /// `backbone` with a new head of `num_classes` outputs reading `features`, drawn from
+    /// `seed`.
+    pub fn with_new_head(
+        backbone: Backbone,
+        features: usize,
+        num_classes: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        let cpu = init_device();
+        cpu.seed(seed);
+        let kind = match backbone {
+            Backbone::Lstm(_) => HeadKind::Normalized,
+            _ => HeadKind::Linear,
+        };
+        let head = initialised(Head::new(features, num_classes, kind, &cpu)).fork(device);
+        Classifier { backbone, head }
+    }
+
+    /// The device the model computes on.
+    pub fn device(&self) -> Device {
+        match (&self.head.bias, &self.head.weight) {
+            (Some(b), _) => b.device(),
+            (None, Some(w)) => w.device(),
+            (None, None) => unreachable!("a head has a weight or a bias"),
+        }
+    }
+
+    /// Outputs of the head.
+    pub fn outputs(&self) -> usize {
+        self.head.outputs()
     }
 
     /// The same backbone with a new head for `num_classes` classes (timm's `reset_classifier`),
     /// drawn from `seed`.
     pub fn reset_head(self, num_classes: usize, seed: u64) -> Self {
-        let device = self.head.weight.device();
-        let cpu = init_device();
-        cpu.seed(seed);
-        let [features, _] = self.head.weight.dims();
-        let head = initialised(LinearConfig::new(features, num_classes).init(&cpu)).fork(&device);
-        Classifier { head, ..self }
+        let features = match &self.head.weight {
+            Some(w) => w.dims()[0],
+            None => panic!("reset_head: a tied head has no width of its own"),
+        };
+        let device = self.device();
+        Self::with_new_head(self.backbone, features, num_classes, seed, &device)
     }
 
     /// Inputs → features (timm's `forward_features`).
@@ -172,7 +431,10 @@ impl Classifier {
 
     /// Features → class scores (timm's `forward_head`).
     pub fn forward_head(&self, features: Tensor<2>) -> Tensor<2> {
-        self.head.forward(features)
+        self.head.forward(features, || match &self.backbone {
+            Backbone::Lstm(m) => Some(m.tied_weight()),
+            _ => None,
+        })
     }
 
     /// Inputs → class scores (logits).

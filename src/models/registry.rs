@@ -3,7 +3,7 @@
 use anyhow::Result;
 use burn::prelude::*;
 
-use super::{Backbone, ModelOptions, bert, cnn, inception, resnet, vgg};
+use super::{Backbone, ModelOptions, bert, cnn, inception, lstm, resnet, vgg};
 use crate::bail_input;
 
 /// What the registry knows about an architecture.
@@ -25,8 +25,12 @@ pub struct ArchInfo {
 #[derive(Debug, Clone, Copy)]
 pub enum ArchKind {
     Image(ImageArch),
-    /// Texts through a tokenizer; the encoder's sizes travel in [`ModelOptions::bert`].
+    /// Texts through a tokenizer; the encoder's sizes travel in [`ModelOptions::bert`] (or
+    /// [`ModelOptions::lstm`] for `lstm`).
     Text,
+    /// Sequence pairs (characters in, tokens out); the sizes travel in
+    /// [`ModelOptions::seq2seq`].
+    Pairs,
 }
 
 /// What an image architecture takes and gives.
@@ -62,34 +66,66 @@ impl ArchInfo {
         matches!(self.kind, ArchKind::Text)
     }
 
+    /// Whether the model turns sequences into sequences.
+    pub fn is_seq2seq(&self) -> bool {
+        matches!(self.kind, ArchKind::Pairs)
+    }
+
     /// Channels, height and width of the model's input with these options; `None` for text.
     pub fn input_for(&self, options: &ModelOptions) -> Option<[usize; 3]> {
         match self.kind {
             ArchKind::Image(image) if options.small_input => Some([image.input[0], 32, 32]),
             ArchKind::Image(image) => Some(image.input),
-            ArchKind::Text => None,
+            ArchKind::Text | ArchKind::Pairs => None,
         }
     }
 
     /// Length of the feature vector the head reads.
     pub fn features_for(&self, options: &ModelOptions) -> usize {
-        match (self.kind, &options.bert) {
-            (ArchKind::Image(image), _) => image.features,
-            (ArchKind::Text, Some(c)) => c.hidden_size,
-            (ArchKind::Text, None) => 0,
+        match (self.kind, &options.bert, &options.lstm) {
+            (ArchKind::Image(image), _, _) => image.features,
+            (ArchKind::Text, Some(c), _) => c.hidden_size,
+            (ArchKind::Text, None, Some(c)) => c.features(),
+            (ArchKind::Text, None, None) => 0,
+            (ArchKind::Pairs, _, _) => options.seq2seq.as_ref().map_or(0, |c| c.hidden),
         }
     }
 
     /// Check that `options` make sense for this architecture.
     pub fn check(&self, options: &ModelOptions) -> Result<()> {
-        if self.is_text() != options.bert.is_some() {
-            bail_input!(
-                "{}: the model options {} a BERT config",
-                self.name,
-                if self.is_text() { "lack" } else { "have" }
-            );
+        let is_lstm = self.name == lstm::ARCH;
+        for (wanted, present, what) in [
+            (
+                self.is_text() && !is_lstm,
+                options.bert.is_some(),
+                "a BERT config",
+            ),
+            (is_lstm, options.lstm.is_some(), "an LSTM config"),
+        ] {
+            if wanted != present {
+                bail_input!(
+                    "{}: the model options {} {what}",
+                    self.name,
+                    if wanted { "lack" } else { "have" }
+                );
+            }
         }
         if let Some(c) = &options.bert {
+            c.check()
+                .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
+        }
+        if let Some(c) = &options.lstm {
+            c.check()
+                .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
+        }
+        if self.is_seq2seq() != options.seq2seq.is_some() {
+            bail_input!(
+                "{}: the model options {} an encoder–decoder config",
+                self.name,
+                if self.is_seq2seq() { "lack" } else { "have" }
+            );
+        }
+        if let Some(c) = &options.seq2seq {
             c.check()
                 .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
         }
@@ -266,6 +302,28 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
         "bert",
         "a Hugging Face BertModel as its config.json says (e.g. all-MiniLM-L6-v2)"
     ),
+    ArchInfo {
+        name: lstm::ARCH,
+        summary: "AWD-LSTM (3 layers, 128/256 wide), ULMFiT's encoder: pretrain with --task lm",
+        kind: ArchKind::Text,
+        stages: lstm::STAGES,
+        torch_head: "decoder",
+        backbone: |o, _, d| {
+            let config = o.lstm.as_ref().expect("checked by ArchInfo::check");
+            Backbone::Lstm(config.init(d))
+        },
+    },
+    ArchInfo {
+        name: "g2p-gru",
+        summary: "g2p_en's GRU encoder–decoder (256 wide): characters in, tokens out",
+        kind: ArchKind::Pairs,
+        stages: &["encoder", "decoder"],
+        torch_head: "fc",
+        backbone: |o, _, d| {
+            let config = o.seq2seq.as_ref().expect("checked by ArchInfo::check");
+            Backbone::Seq2Seq(config.init(d))
+        },
+    },
 ];
 
 /// Look up an architecture by name.

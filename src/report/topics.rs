@@ -10,9 +10,9 @@ use pretune::fs::write_atomic;
 use super::charts::{self, Panel, Series};
 use super::{REPORT_FILE, RESULTS_FILE};
 use crate::demo::mean_std;
-use crate::demo::topics::{METHODS, TextDemoResults};
+use crate::demo::topics::{METHODS, PretrainSummary, TextDemoResults};
 
-pub const PERPLEXITY_CHART: &str = "mlm_perplexity.png";
+pub const PERPLEXITY_CHART: &str = "lm_perplexity.png";
 pub const LOSS_CHART: &str = "training_loss.png";
 
 /// Write results, report and charts into `dir`.
@@ -30,28 +30,30 @@ pub fn write(dir: &Path, r: &TextDemoResults) -> Result<()> {
             .map(|(e, &v)| ((e + 1) as f64, v))
             .collect()
     };
-    charts::draw(
-        &dir.join(PERPLEXITY_CHART),
-        &[Panel {
-            title: "Masked language modelling".into(),
-            x_label: "epoch".into(),
-            y_label: "perplexity".into(),
-            log_x: false,
-            y_percent: false,
-            series: vec![
-                Series {
-                    label: "train".into(),
-                    color: 0,
-                    points: per_epoch(&r.mlm.train_perplexity),
-                },
-                Series {
-                    label: "held-out".into(),
-                    color: 1,
-                    points: per_epoch(&r.mlm.val_perplexity),
-                },
-            ],
-        }],
-    )?;
+    let perplexities = |title: &str, summary: &PretrainSummary| Panel {
+        title: title.into(),
+        x_label: "epoch".into(),
+        y_label: "perplexity".into(),
+        log_x: false,
+        y_percent: false,
+        series: vec![
+            Series {
+                label: "train".into(),
+                color: 0,
+                points: per_epoch(&summary.train_perplexity),
+            },
+            Series {
+                label: "held-out".into(),
+                color: 1,
+                points: per_epoch(&summary.val_perplexity),
+            },
+        ],
+    };
+    let mut panels = vec![perplexities("BERT-Mini: masked language modelling", &r.mlm)];
+    if let Some(lm) = &r.lm {
+        panels.push(perplexities("AWD-LSTM: next-token language modelling", lm));
+    }
+    charts::draw(&dir.join(PERPLEXITY_CHART), &panels)?;
     charts::draw(
         &dir.join(LOSS_CHART),
         &[Panel {
@@ -63,6 +65,7 @@ pub fn write(dir: &Path, r: &TextDemoResults) -> Result<()> {
             series: METHODS
                 .iter()
                 .enumerate()
+                .filter(|(_, (method, _))| !r.of(method).is_empty())
                 .map(|(i, (method, _))| {
                     let runs = r.of(method);
                     let epochs = runs.iter().map(|x| x.train_loss.len()).min().unwrap_or(0);
@@ -101,6 +104,9 @@ pub fn table(r: &TextDemoResults) -> String {
     let scratch = accuracy(r, "scratch").0;
     for (method, how) in METHODS {
         let runs = r.of(method);
+        if runs.is_empty() {
+            continue;
+        }
         let n = runs.len().max(1) as f64;
         let (mean, std) = accuracy(r, method);
         let _ = writeln!(
@@ -132,9 +138,9 @@ fn markdown(r: &TextDemoResults) -> String {
     let _ = writeln!(
         md,
         "The task: tell apart {} fortunes topics ({}) from {} labelled texts per topic ({} in all), scored on {} test texts \
-         (the content-hashed 1-in-5 split, never trained on, not even as unlabelled text). Every classifier trains {} epoch(s) \
-         with AdamW, batch 32, warm-up then linear decay (Hugging Face Trainer's recipe), and keeps its last epoch. \
-         Each of {} seed(s) draws its own labelled texts, which all three models learn; the table gives mean ± standard deviation over seeds.\n",
+         (the content-hashed 1-in-5 split, never trained on, not even as unlabelled text). The BERT classifiers train {} epoch(s) \
+         with AdamW, batch 32, warm-up then linear decay (Hugging Face Trainer's recipe), and keep their last epoch. \
+         Each of {} seed(s) draws its own labelled texts, which every model learns; the table gives mean ± standard deviation over seeds.\n",
         r.classes.len(),
         r.classes.join(", "),
         c.per_class,
@@ -155,13 +161,36 @@ fn markdown(r: &TextDemoResults) -> String {
         r.mlm.vocab_size,
         c.model.display()
     );
+    if r.lm.is_some() {
+        let _ = writeln!(
+            md,
+            "- **lm+ulmfit**: an AWD-LSTM (embedding 128, LSTMs 256, 256, 128; embedding, input, weight, hidden and output dropouts; \
+             output layer tied to the embedding) pretrained as a next-token language model for {} epoch(s) on the same corpus and vocabulary \
+             (AdamW at 3e-3, one-cycle, gradients clipped at 0.25), then fine-tuned ULMFiT's way: concat pooling and a batch-normalised head, the head alone for an epoch, \
+             then one LSTM more each epoch from the top, then everything for two epochs (gradual unfreezing, 6 epochs in all), each stage at 1/2.6 of the rate above it, 2e-2 at the head.\n",
+            c.lm_epochs
+        );
+    }
     let _ = writeln!(md, "![training loss per epoch]({LOSS_CHART})\n");
     let _ = writeln!(
         md,
-        "## Masked language modelling\n\nPerplexity on held-out corpus texts after each epoch: {} (training: {}). It ran once, for all seeds, in {:.0} s.\n\n![perplexity per epoch]({PERPLEXITY_CHART})\n",
+        "## Language modelling\n\nBERT-Mini's masked-token perplexity on held-out corpus texts after each epoch: {} (training: {}), in {:.0} s.",
         perplexity(&r.mlm.val_perplexity),
         perplexity(&r.mlm.train_perplexity),
         r.mlm.seconds
+    );
+    if let Some(lm) = &r.lm {
+        let _ = writeln!(
+            md,
+            "The AWD-LSTM's next-token perplexity: {} (training: {}), in {:.0} s.",
+            perplexity(&lm.val_perplexity),
+            perplexity(&lm.train_perplexity),
+            lm.seconds
+        );
+    }
+    let _ = writeln!(
+        md,
+        "Each ran once, for all seeds.\n\n![perplexity per epoch]({PERPLEXITY_CHART})\n"
     );
     let (scratch, mlm, minilm) = (
         accuracy(r, "scratch").0,
@@ -179,15 +208,25 @@ fn markdown(r: &TextDemoResults) -> String {
         100.0 * minilm,
         100.0 * (minilm - scratch)
     );
+    if r.lm.is_some() {
+        let ulmfit = accuracy(r, "lm+ulmfit").0;
+        let _ = writeln!(
+            md,
+            "The recurrent network pretrained the same way, on the same text, reaches {:.1}% ({:+.1} points over scratch).\n",
+            100.0 * ulmfit,
+            100.0 * (ulmfit - scratch)
+        );
+    }
     let _ = writeln!(
         md,
-        "## Reproduce\n\n```\npretune demo text --data {} --model {} --classes {} --per-class {} --epochs {} --mlm-epochs {}{} --seed {} --seeds {}\n```\n\nRaw results: [`{RESULTS_FILE}`]({RESULTS_FILE}).",
+        "## Reproduce\n\n```\npretune demo text --data {} --model {} --classes {} --per-class {} --epochs {} --mlm-epochs {} --lm-epochs {}{} --seed {} --seeds {}\n```\n\nRaw results: [`{RESULTS_FILE}`]({RESULTS_FILE}).",
         c.data.display(),
         c.model.display(),
         c.classes,
         c.per_class,
         c.epochs,
         c.mlm_epochs,
+        c.lm_epochs,
         c.corpus_limit
             .map_or(String::new(), |n| format!(" --corpus-limit {n}")),
         c.seed,

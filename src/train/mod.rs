@@ -149,7 +149,7 @@ pub fn fit(
     resume: Option<state::Resume>,
 ) -> Result<Outcome> {
     let recipe = &plan.recipe;
-    let device = model.head.weight.device();
+    let device = model.device();
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing((recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32))
         .init(&device);
@@ -192,7 +192,8 @@ pub fn fit(
         }
         let cached = phase.frozen == Frozen::Backbone
             && recipe.augment == Augment::None
-            && plan.feature_cache;
+            && plan.feature_cache
+            && train.fixed_features();
         let (inputs, val_inputs) = if cached {
             let cache = |examples: &dyn Examples| -> Result<Tensor<2>> {
                 let features = infer::features(&model, examples)?;

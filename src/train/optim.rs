@@ -144,14 +144,18 @@ mod tests {
             .init(&device)
             .forward(model.forward(Input::Images(x)).unwrap(), y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let g_w = values(grads.get::<2>(model.head.weight.id).unwrap());
+        let g_w = values(
+            grads
+                .get::<2>(model.head.weight.as_ref().unwrap().id)
+                .unwrap(),
+        );
         let g_b = values(
             grads
                 .get::<1>(model.head.bias.as_ref().unwrap().id)
                 .unwrap(),
         );
         let (w0, b0) = (
-            values(model.head.weight.val()),
+            values(model.head.weight.as_ref().unwrap().val()),
             values(model.head.bias.as_ref().unwrap().val()),
         );
 
@@ -164,7 +168,7 @@ mod tests {
         };
         let model = optimizer(&recipe).step(1.0, model, grads);
         let (w1, b1) = (
-            values(model.head.weight.val()),
+            values(model.head.weight.as_ref().unwrap().val()),
             values(model.head.bias.as_ref().unwrap().val()),
         );
         for i in 0..w0.len() {

@@ -80,6 +80,8 @@ pub enum RunKind {
     TextFinetune,
     /// The same with LoRA adapters, which learn at a higher rate (PEFT's examples use 1e-4–1e-3).
     TextLora,
+    /// A recurrent sequence-to-sequence model.
+    Sequences,
 }
 
 impl RunKind {
@@ -91,6 +93,7 @@ impl RunKind {
             RunKind::TextFromScratch => (1e-3, Schedule::Linear, 0.0),
             RunKind::TextFinetune => (5e-5, Schedule::Linear, 0.0),
             RunKind::TextLora => (5e-4, Schedule::Linear, 0.0),
+            RunKind::Sequences => (1e-3, Schedule::Cosine, 0.0),
         }
     }
 }
@@ -186,6 +189,10 @@ pub enum Strategy {
     /// attention query and value projections learn with the head, and are merged into the
     /// weights when the checkpoint is saved.
     Lora,
+    /// ULMFiT's gradual unfreezing (Howard & Ruder 2018): the head alone for an epoch, then one
+    /// backbone stage more each epoch, from the top, until everything learns. Combine with
+    /// `--layer-decay` (ULMFiT: 1/2.6 ≈ 0.38) for its discriminative rates.
+    GradualUnfreeze,
 }
 
 /// How to fine-tune: the strategy and its knobs.
@@ -332,6 +339,46 @@ impl FinetuneOptions {
                 }]
             }
             Strategy::Full => vec![tuned("all", epochs, 1.0, 1.0)],
+            Strategy::GradualUnfreeze => {
+                // Stages stay frozen up to `k` in the epoch after the head's; then one fewer.
+                let n = stages.len();
+                let floor = match partly_frozen {
+                    Frozen::Stages(i) => Some(i),
+                    Frozen::Backbone => Some(n - 1),
+                    _ => None,
+                };
+                let mut phases = vec![head(1)];
+                for k in (0..n).rev() {
+                    let used: usize = phases.iter().map(|p| p.epochs).sum();
+                    if used == epochs {
+                        break;
+                    }
+                    let frozen_to = k.checked_sub(1).max(floor);
+                    let last = used + 1 == epochs || frozen_to.is_none() || frozen_to == floor;
+                    phases.push(Phase {
+                        name: match frozen_to {
+                            None => "all".into(),
+                            Some(f) if f + 1 < n => format!("from {}", stages[f + 1]),
+                            Some(_) => "head".into(),
+                        },
+                        epochs: if last { epochs - used } else { 1 },
+                        frozen: frozen_to.map_or(Frozen::Nothing, |f| {
+                            if f + 1 == n {
+                                Frozen::Backbone
+                            } else {
+                                Frozen::Stages(f)
+                            }
+                        }),
+                        lr_scale: 1.0,
+                        backbone_lr_mult: 1.0,
+                        layer_decay: self.layer_decay,
+                    });
+                    if last {
+                        break;
+                    }
+                }
+                phases
+            }
             Strategy::LinearProbe => vec![head(epochs)],
             Strategy::FreezeThenUnfreeze => {
                 if self.freeze_epochs >= epochs {
@@ -464,6 +511,39 @@ mod tests {
                 p[0].layer_decay
             ),
             (1, Frozen::Stages(1), 1.0, 0.5)
+        );
+        // Gradual unfreezing: the head, then from fc1, from conv2, then everything.
+        let p = plan(&["--strategy", "gradual-unfreeze"], 6).unwrap();
+        assert_eq!(
+            p.iter()
+                .map(|p| (p.name.as_str(), p.epochs, p.frozen.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("head", 1, Frozen::Backbone),
+                ("from fc1", 1, Frozen::Stages(1)),
+                ("from conv2", 1, Frozen::Stages(0)),
+                ("all", 3, Frozen::Nothing),
+            ]
+        );
+        // Fewer epochs than stages: the last one keeps what it reached.
+        let p = plan(&["--strategy", "gradual-unfreeze"], 2).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[1].epochs, p[1].frozen.clone()), (1, Frozen::Stages(1)));
+        // --freeze-until keeps the bottom frozen throughout.
+        let p = plan(
+            &["--strategy", "gradual-unfreeze", "--freeze-until", "conv1"],
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            p.iter()
+                .map(|p| (p.epochs, p.frozen.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, Frozen::Backbone),
+                (1, Frozen::Stages(1)),
+                (3, Frozen::Stages(0))
+            ]
         );
         let err = plan(&["--freeze-until", "conv9"], 5)
             .unwrap_err()

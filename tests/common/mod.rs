@@ -187,3 +187,30 @@ pub fn device() -> burn::prelude::Device {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Sequence pairs for a task with nothing to do with English: words of 3–5 letters from
+/// `a`–`h`, each spelt backwards as upper-case tokens (`abc` → `C B A`). Writes `n` as a TSV.
+pub fn reversed_words(path: &Path, n: usize) -> PathBuf {
+    let mut rows = vec!["source\ttarget".to_string()];
+    let mut state = 7u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for _ in 0..n {
+        let len = 3 + next() % 3;
+        let word: String = (0..len)
+            .map(|_| (b'a' + (next() % 8) as u8) as char)
+            .collect();
+        let target: Vec<String> = word
+            .chars()
+            .rev()
+            .map(|c| c.to_ascii_uppercase().to_string())
+            .collect();
+        rows.push(format!("{word}\t{}", target.join(" ")));
+    }
+    std::fs::write(path, rows.join("\n")).unwrap();
+    path.to_path_buf()
+}
