@@ -7,7 +7,8 @@
 //! [`error`] and [`fs`] (helpers), [`parallel`] (the processes of a run), [`device`],
 //! [`kernels`] (our CPU kernels), [`models`]
 //! (architectures), [`data`] (readers, splits, examples and batches), [`generate`] (greedy and
-//! beam search), [`metrics`], [`infer`] (running a model), [`train`] (the loop, its observers, optimizers and resume state),
+//! beam search), [`metrics`], [`infer`] (running a model), [`transcribe`] (speech to text),
+//! [`train`] (the loop, its observers, optimizers and resume state),
 //! [`checkpoint`] (the directory format), [`interop`] (PyTorch and Hugging Face files).
 //! The `pretune` binary adds the command line, the demos and their reports on top.
 
@@ -23,6 +24,7 @@ pub mod data;
 pub mod generate;
 pub mod infer;
 pub mod metrics;
+pub mod transcribe;
 
 pub mod train;
 

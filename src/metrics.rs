@@ -1,4 +1,7 @@
-//! Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix.
+//! Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix; and
+//! speech recognition's word error rate ([`wer`]).
+
+pub mod wer;
 
 use serde::Serialize;
 

@@ -1,5 +1,5 @@
 //! The checkpoint directory: `model.safetensors` (weights, no code runs on load),
-//! `pretune.json` (everything needed to rebuild and use the model) and, for text models,
+//! `pretune.json` (everything needed to rebuild and use the model) and, for text and speech models,
 //! `tokenizer.json`. Written atomically; each file's sha256 is recorded and checked.
 
 use std::path::{Path, PathBuf};
@@ -197,6 +197,14 @@ impl Meta {
                     );
                 }
             }
+            (ModelInput::Speech(speech), None) => {
+                let c = meta
+                    .model_options
+                    .whisper
+                    .as_ref()
+                    .ok_or_else(|| input_error!("its input does not suit {}", arch.name))?;
+                check_speech(speech, c)?;
+            }
             _ => bail_input!("its input does not suit {}", arch.name),
         }
         match meta.task {
@@ -210,6 +218,12 @@ impl Meta {
                     arch.name
                 )
             }
+            Task::Transcribe if !arch.is_speech() => {
+                bail_input!("transcribing needs a speech model, not {}", arch.name)
+            }
+            Task::Classify | Task::Mlm if arch.is_speech() => {
+                bail_input!("a speech model transcribes (task \"transcribe\")")
+            }
             _ => {}
         }
         Ok((meta, arch))
@@ -221,8 +235,56 @@ impl Meta {
         match self.task {
             Task::Classify => self.class_names.len(),
             Task::Mlm => self.model_options.bert.as_ref().map_or(0, |c| c.vocab_size),
+            Task::Transcribe => self
+                .model_options
+                .whisper
+                .as_ref()
+                .map_or(0, |c| c.vocab_size),
         }
     }
+
+    /// Rows of the embedding table the model's tokenizer indexes (text and speech models).
+    pub fn vocabulary(&self) -> usize {
+        match (&self.model_options.bert, &self.model_options.whisper) {
+            (Some(c), _) => c.vocab_size,
+            (_, Some(c)) => c.vocab_size,
+            _ => 0,
+        }
+    }
+}
+
+/// A speech input a Whisper of `c` can run: a window it can read, a prompt and transcripts
+/// that fit its positions, tokens of its vocabulary.
+fn check_speech(s: &crate::data::SpeechInput, c: &models::whisper::WhisperConfig) -> Result<()> {
+    if s.frames == 0 || !s.frames.is_multiple_of(2) || s.frames > c.frames() {
+        bail_input!(
+            "a window of {} mel frames does not suit the model (an even number up to {})",
+            s.frames,
+            c.frames()
+        );
+    }
+    if s.prompt.is_empty()
+        || s.max_tokens == 0
+        || s.prompt.len() + s.max_tokens > c.max_target_positions
+    {
+        bail_input!(
+            "a prompt of {} tokens and transcripts of {} do not fit the decoder's {} positions",
+            s.prompt.len(),
+            s.max_tokens,
+            c.max_target_positions
+        );
+    }
+    let tokens = s.prompt.iter().chain(&s.suppress).chain(&s.suppress_first);
+    if let Some(t) = tokens
+        .chain([&s.end])
+        .find(|&&t| t as usize >= c.vocab_size)
+    {
+        bail_input!(
+            "token {t} is beyond the model's vocabulary of {}",
+            c.vocab_size
+        );
+    }
+    Ok(())
 }
 
 /// The training data of a run, as far as it is needed to repeat it.
@@ -337,8 +399,13 @@ impl Checkpoint {
                 weights_path.display()
             );
         }
-        let tokenizer = match &meta.input {
-            ModelInput::Text(t) => {
+        let max_length = match &meta.input {
+            ModelInput::Text(t) => Some(t.max_length),
+            ModelInput::Speech(s) => Some(s.prompt.len() + s.max_tokens),
+            ModelInput::Image(_) => None,
+        };
+        let tokenizer = match max_length {
+            Some(max_length) => {
                 let path = dir.join(TOKENIZER_FILE);
                 let bytes = std::fs::read(&path)
                     .with_context(|| format!("{}: cannot read the tokenizer", path.display()))?;
@@ -349,10 +416,12 @@ impl Checkpoint {
                         path.display()
                     );
                 }
-                let rows = meta.model_options.bert.as_ref().map_or(0, |c| c.vocab_size);
-                Some(TextTokenizer::from_file(&path, t.max_length)?.fit_to(rows, &path)?)
+                Some(
+                    TextTokenizer::from_file(&path, max_length)?
+                        .fit_to(meta.vocabulary(), &path)?,
+                )
             }
-            ModelInput::Image(_) => None,
+            None => None,
         };
         Ok(Checkpoint {
             dir: dir.to_path_buf(),

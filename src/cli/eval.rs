@@ -8,7 +8,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets};
 
 use burn::prelude::Device;
 use pretune::checkpoint::Checkpoint;
-use pretune::data::{self, Split};
+use pretune::data::{self, Dataset, ModelInput, Split};
 use pretune::metrics::Report;
 use pretune::models::Task;
 use pretune::{bail_input, infer};
@@ -47,6 +47,17 @@ pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
     )?;
     if skipped > 0 {
         eprintln!("skipped {skipped} unreadable image(s)");
+    }
+    if let (ModelInput::Speech(input), Some(tokenizer), Dataset::Speech(set)) =
+        (&ckpt.meta.input, &ckpt.tokenizer, &all)
+    {
+        let shown = format!(
+            "{} on {} ({:?} split)",
+            args.model.display(),
+            args.data.display(),
+            args.split
+        );
+        return super::speech::eval(&model, input, tokenizer, set, args.json, &shown);
     }
     if ckpt.meta.task == Task::Mlm {
         // A masked language model is scored on its own task, over every text.

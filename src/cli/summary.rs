@@ -22,6 +22,7 @@ pub fn training(
     let learns = match meta.task {
         Task::Classify => format!("{} classes", meta.class_names.len()),
         Task::Mlm => format!("masked tokens of a {}-token vocabulary", meta.head_size()),
+        Task::Transcribe => format!("transcripts of a {}-token vocabulary", meta.head_size()),
     };
     let mut facts = vec![
         ("checkpoint", out.display().to_string()),
@@ -59,6 +60,11 @@ pub fn training(
                     .map_or("-".into(), |l| format!("{:.1}", l.exp())),
             ),
             ("val masked-token accuracy", pct(best.val_accuracy)),
+        ]),
+        Task::Transcribe => facts.extend([
+            ("train token accuracy", pct(Some(best.train_accuracy))),
+            ("val token accuracy", pct(best.val_accuracy)),
+            ("val word error rate", pct(best.val_error_rate)),
         ]),
     }
     facts.push((

@@ -183,6 +183,13 @@ impl FreshPlan<'_> {
                 arch.name
             );
         }
+        if arch.is_speech() {
+            bail_input!(
+                "--model {}: speech models are fine-tuned from a pretrained one (pretune \
+                 finetune --from models/whisper-tiny.en), not pretrained here",
+                arch.name
+            );
+        }
         if arch.is_text() && bert::preset(arch.name, 0).is_none() {
             bail_input!(
                 "--model {}: a model of a given config; train bert-mini or bert-small from \
@@ -213,7 +220,9 @@ impl FreshPlan<'_> {
         let (sets, input, tokenizer) = match self.arch.input_for(&options) {
             None => {
                 let sets = data.load(None, seed)?;
-                let texts = sets.train.texts().expect("text data was asked for");
+                let texts = sets.train.texts().ok_or_else(|| {
+                    input_error!("{}: holds recordings, not texts", data.data.display())
+                })?;
                 let max_length = self.text.max_length.into();
                 let tokenizer = TextTokenizer::train_wordpiece(
                     &texts.texts,
@@ -279,6 +288,7 @@ pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
     let f = plan.build(&data, recipe.seed, device)?;
     let on = match task {
         Task::Classify => f.sets.describe(),
+        Task::Transcribe => f.sets.describe(),
         // The texts' topics do not matter to a masked language model.
         Task::Mlm => format!(
             "{} train / {} val texts by masked language modelling ({}-token vocabulary)",
@@ -322,19 +332,23 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         check_out(&args.out, args.overwrite, Some(&args.from))?;
     }
     let parent = interop::open_model(&args.from, device)?;
-    let text = parent.arch.is_text();
+    let (text, speech) = (parent.arch.is_text(), parent.arch.is_speech());
+    // Speech takes Hugging Face Trainer's text recipe too (linear decay, no smoothing).
     let recipe = args.recipe.resolve(match args.strategy.strategy {
-        Strategy::Lora if text => RunKind::TextLora,
-        _ if text => RunKind::TextFinetune,
+        Strategy::Lora if text || speech => RunKind::TextLora,
+        _ if text || speech => RunKind::TextFinetune,
         _ => RunKind::Images,
     });
     let phases = args.strategy.plan(recipe.epochs, parent.arch.stages)?;
-    if args.strategy.strategy == Strategy::Lora && !text {
+    if args.strategy.strategy == Strategy::Lora && !(text || speech) {
         bail_input!(
-            "--strategy lora adapts a text model's attention; {} is an image model (try \
-             linear-probe or freeze-then-unfreeze)",
+            "--strategy lora adapts a text or speech model's attention; {} is an image model \
+             (try linear-probe or freeze-then-unfreeze)",
             parent.arch.name
         );
+    }
+    if speech {
+        super::speech::check_finetune(args.strategy.strategy, &args.data.data)?;
     }
     if let Some(name) = &args.model
         && name != parent.arch.name
@@ -349,16 +363,30 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     let input = parent.meta.input.clone();
     let data = args.data.with_absolute_path();
     let sets = data.load(input.dims(), recipe.seed)?;
-    let num_classes = classes(&sets, &data)?;
-    let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;
-    println!(
-        "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
-        parent.arch.name,
-        args.from.display(),
-        loaded.len(),
-        burn::module::Module::num_params(&model.backbone),
-        parent.arch.features_for(&parent.meta.model_options),
-    );
+    let model = if speech {
+        // The head is the decoder's token table: the whole model carries on.
+        let model = parent.load_model(device)?;
+        println!(
+            "finetune {} from {}: {} params, the decoder's {}-token vocabulary",
+            parent.arch.name,
+            args.from.display(),
+            burn::module::Module::num_params(&model),
+            parent.meta.head_size()
+        );
+        model
+    } else {
+        let num_classes = classes(&sets, &data)?;
+        let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;
+        println!(
+            "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
+            parent.arch.name,
+            args.from.display(),
+            loaded.len(),
+            burn::module::Module::num_params(&model.backbone),
+            parent.arch.features_for(&parent.meta.model_options),
+        );
+        model
+    };
     let steps: Vec<String> = phases
         .iter()
         .map(|p| format!("{} epoch(s) {}", p.epochs, p.name))
@@ -371,7 +399,7 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     };
     let meta = Meta::for_run(Run {
         stage: "finetune",
-        task: Task::Classify,
+        task: parent.meta.task,
         arch: parent.arch,
         model_options: parent.backbone_options(),
         input,
@@ -481,6 +509,12 @@ fn execute(
     let started = Instant::now();
     let tokenizer = match (&run.tokenizer, &run.meta.input) {
         (Some(json), ModelInput::Text(t)) => Some(TextTokenizer::from_json(json, t.max_length)?),
+        (Some(json), ModelInput::Speech(s)) => Some(
+            TextTokenizer::from_json(json, s.prompt.len() + s.max_tokens)?.fit_to(
+                run.meta.vocabulary(),
+                Path::new("the resume state's tokenizer"),
+            )?,
+        ),
         _ => None,
     };
     let mlm = run.meta.task == Task::Mlm;
@@ -506,19 +540,31 @@ fn execute(
     let plan = Plan {
         recipe,
         phases: meta.phases.clone(),
-        keep: Keep::Best(if mlm { Score::Loss } else { Score::Accuracy }),
+        keep: Keep::Best(match meta.task {
+            Task::Classify => Score::Accuracy,
+            Task::Mlm => Score::Loss,
+            Task::Transcribe => Score::ErrorRate,
+        }),
         feature_cache: !run.no_feature_cache,
     };
-    let train_examples = meta
-        .input
-        .examples(&sets.train, tokenizer.as_ref(), meta.task)?;
-    let val_examples = if sets.val.is_empty() {
-        None
-    } else {
-        Some(
-            meta.input
-                .examples(&sets.val, tokenizer.as_ref(), meta.task)?,
-        )
+    let (train_examples, val_examples) = match (&meta.input, &tokenizer) {
+        (ModelInput::Speech(input), Some(tokenizer)) => {
+            super::speech::examples(&model, &meta.phases, input, tokenizer, &sets)?
+        }
+        _ => {
+            let train = meta
+                .input
+                .examples(&sets.train, tokenizer.as_ref(), meta.task)?;
+            let val = if sets.val.is_empty() {
+                None
+            } else {
+                Some(
+                    meta.input
+                        .examples(&sets.val, tokenizer.as_ref(), meta.task)?,
+                )
+            };
+            (train, val)
+        }
     };
     let outcome = train::fit(
         model,

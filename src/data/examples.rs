@@ -1,5 +1,6 @@
 //! Examples as a model takes them: what a model reads ([`ModelInput`], saved in every
-//! checkpoint), and labelled images or texts turned into batches ([`Examples`]).
+//! checkpoint), and labelled images or texts turned into batches ([`Examples`]) (speech:
+//! [`super::speech`]).
 
 use std::ops::Range;
 
@@ -9,10 +10,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use super::speech::SpeechInput;
 use super::texts::TextSet;
 use super::{Augment, Dataset, ImageSet, Normalization, TextTokenizer};
 use crate::bail_input;
-use crate::models::{Input, Task};
+use crate::models::{Classifier, Input, Task};
 
 /// Shape and normalisation of the images a model takes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -36,11 +38,14 @@ pub struct TextInput {
     pub max_length: usize,
 }
 
-/// What a model takes: images of a shape and normalisation, or texts.
+/// What a model takes: images of a shape and normalisation, texts, or speech.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum ModelInput {
     Image(InputSpec),
+    // Before `Text`: untagged variants are tried in order, and a speech input has a
+    // `max_tokens` where a text input has a `max_length`.
+    Speech(SpeechInput),
     Text(TextInput),
 }
 
@@ -49,7 +54,7 @@ impl ModelInput {
     pub fn dims(&self) -> Option<[usize; 3]> {
         match self {
             ModelInput::Image(spec) => Some(spec.dims()),
-            ModelInput::Text(_) => None,
+            ModelInput::Text(_) | ModelInput::Speech(_) => None,
         }
     }
 
@@ -70,7 +75,12 @@ impl ModelInput {
                 tokenizer,
                 masked: task == Task::Mlm,
             }),
-            _ => bail_input!("the data is not of the kind the model takes (images or texts)"),
+            (ModelInput::Speech(input), Dataset::Speech(set), Some(tokenizer)) => {
+                Box::new(set.examples(input, tokenizer)?)
+            }
+            _ => {
+                bail_input!("the data is not of the kind the model takes (images, texts or speech)")
+            }
         })
     }
 
@@ -79,6 +89,7 @@ impl ModelInput {
         match self {
             ModelInput::Image(spec) => Ok(spec),
             ModelInput::Text(_) => bail_input!("a text model: it takes texts, not images"),
+            ModelInput::Speech(_) => bail_input!("a speech model: it takes audio, not images"),
         }
     }
 }
@@ -115,6 +126,12 @@ pub trait Examples {
     }
     /// What the examples are, for throughput lines (`img`, `texts`).
     fn noun(&self) -> &'static str;
+    /// The task's own error rate of `model` on these examples, lower is better, where the task
+    /// has one beyond the loss and accuracy (speech: the word error rate of the transcripts it
+    /// writes); measured on the validation examples after every epoch.
+    fn error_rate(&self, _model: &Classifier) -> Result<Option<f64>> {
+        Ok(None)
+    }
 }
 
 /// How a training step makes its batch.

@@ -4,6 +4,7 @@
 //! [`Dataset`]; [`DataSpec::load`] keeps the chosen classes and draws the training and
 //! validation examples; [`examples`] turns them into batches the way a model takes them.
 
+pub mod audio;
 pub mod augment;
 pub mod cifar;
 pub mod classes;
@@ -12,6 +13,8 @@ pub mod examples;
 pub mod folder;
 pub mod idx;
 pub mod images;
+pub mod mel;
+pub mod speech;
 pub mod split;
 pub mod texts;
 pub mod tokenizer;
@@ -24,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use augment::Augment;
 pub use examples::{Batch, Examples, InputSpec, ModelInput, TextInput, Training};
 pub use images::{ImageSet, Normalization};
+pub use speech::{SpeechInput, SpeechSet};
 pub use tokenizer::TextTokenizer;
 
 use crate::bail_input;
@@ -97,11 +101,12 @@ fn fraction(s: &str) -> Result<f64, String> {
     Ok(f)
 }
 
-/// Labelled examples as loaded: images or texts.
+/// Labelled examples as loaded: images, texts, or recordings with transcripts.
 #[derive(Debug, Clone)]
 pub enum Dataset {
     Images(ImageSet),
     Texts(texts::TextSet),
+    Speech(SpeechSet),
 }
 
 impl Dataset {
@@ -117,6 +122,7 @@ impl Dataset {
         match self {
             Dataset::Images(s) => &s.labels,
             Dataset::Texts(s) => &s.labels,
+            Dataset::Speech(s) => &s.labels,
         }
     }
 
@@ -124,6 +130,7 @@ impl Dataset {
         match self {
             Dataset::Images(s) => &s.class_names,
             Dataset::Texts(s) => &s.class_names,
+            Dataset::Speech(s) => &s.class_names,
         }
     }
 
@@ -132,6 +139,7 @@ impl Dataset {
         match self {
             Dataset::Images(s) => Dataset::Images(s.subset(indices)),
             Dataset::Texts(s) => Dataset::Texts(s.subset(indices)),
+            Dataset::Speech(s) => Dataset::Speech(s.subset(indices)),
         }
     }
 
@@ -140,6 +148,8 @@ impl Dataset {
         match self {
             Dataset::Images(s) => Dataset::Images(s.restrict_to(classes)),
             Dataset::Texts(s) => Dataset::Texts(s.restrict_to(classes)),
+            // One class: every recording.
+            Dataset::Speech(s) => Dataset::Speech(s.clone()),
         }
     }
 
@@ -156,7 +166,7 @@ impl Dataset {
     pub fn images(&self) -> Option<&ImageSet> {
         match self {
             Dataset::Images(s) => Some(s),
-            Dataset::Texts(_) => None,
+            _ => None,
         }
     }
 
@@ -164,7 +174,7 @@ impl Dataset {
     pub fn texts(&self) -> Option<&texts::TextSet> {
         match self {
             Dataset::Texts(s) => Some(s),
-            Dataset::Images(_) => None,
+            _ => None,
         }
     }
 
@@ -173,6 +183,7 @@ impl Dataset {
         match self {
             Dataset::Images(_) => "images",
             Dataset::Texts(_) => "texts",
+            Dataset::Speech(_) => "recordings",
         }
     }
 }
@@ -331,6 +342,8 @@ pub fn load_dataset(
             let (set, skipped) = load(path, split, dims, skip_bad_images)?;
             (Dataset::Images(set), skipped)
         }
+        // Recordings with transcripts are told from texts by their content.
+        None if speech::holds(path) => (Dataset::Speech(speech::load(path, split, columns)?), 0),
         None => (Dataset::Texts(texts::load(path, split, columns)?), 0),
     })
 }

@@ -1,5 +1,5 @@
-//! Models: a backbone that turns an input (images or tokenised texts) into features, plus a
-//! linear head that turns features into scores. Architectures are found by name in a small
+//! Models: a backbone that turns an input (images, tokenised texts or speech) into features,
+//! plus a linear head that turns features into scores. Architectures are found by name in a small
 //! [`registry`].
 //!
 //! Every backbone names its tensors as the PyTorch model it mirrors (torchvision's, or the
@@ -14,6 +14,7 @@ mod layers;
 pub mod registry;
 pub mod resnet;
 pub mod vgg;
+pub mod whisper;
 
 pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, arch};
 
@@ -39,9 +40,12 @@ pub struct ModelOptions {
     /// Text models: the sizes of the BERT encoder (its vocabulary is the checkpoint's tokenizer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bert: Option<bert::BertConfig>,
+    /// Speech models: the sizes of the Whisper encoder and decoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whisper: Option<whisper::WhisperConfig>,
 }
 
-/// What a model takes: a batch of images, or of tokenised texts.
+/// What a model takes: a batch of images, of tokenised texts, or of speech.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // one per batch
 pub enum Input {
@@ -56,6 +60,24 @@ pub enum Input {
         /// features are then those tokens' hidden states rather than each text's mean.
         predict_at: Option<Tensor<1, Int>>,
     },
+    /// Speech with its transcript's tokens (`[B, T]`: the prompt, the text, the end token,
+    /// padding), read by the decoder as the model reads them when it transcribes (teacher
+    /// forcing). The features are the decoder's hidden states at the flat positions
+    /// `predict_at` (`b * T + t`), each predicting the token after it.
+    Speech {
+        audio: Audio,
+        tokens: Tensor<2, Int>,
+        predict_at: Tensor<1, Int>,
+    },
+}
+
+/// The audio of a speech batch.
+#[derive(Debug, Clone)]
+pub enum Audio {
+    /// Log-mel spectrograms `[B, mels, frames]`.
+    Mel(Tensor<3>),
+    /// The encoder's output `[B, positions, d]`, computed once when the encoder does not learn.
+    Encoded(Tensor<3>),
 }
 
 /// The feature extractor of any architecture. (One model exists per run, so the variants'
@@ -68,6 +90,7 @@ pub enum Backbone {
     Vgg(vgg::Vgg),
     Inception(inception::Inception3),
     Bert(bert::Bert),
+    Whisper(whisper::Whisper),
 }
 
 impl Backbone {
@@ -84,12 +107,14 @@ impl Backbone {
             Backbone::Vgg(m) => m.stages(),
             Backbone::Inception(m) => m.stages(),
             Backbone::Bert(m) => m.stages(),
+            Backbone::Whisper(m) => m.stages(),
         }
     }
 
-    /// Inputs → feature vectors. Image backbones take images, text backbones tokens; a
-    /// mismatch (a text checkpoint given images) is the caller's input error.
-    pub fn forward(&self, input: Input) -> Result<Tensor<2>> {
+    /// Inputs → feature vectors. Image backbones take images, text backbones tokens, speech
+    /// backbones speech (reading their tokens' embeddings from `head`, to which they are
+    /// tied); a mismatch (a text checkpoint given images) is the caller's input error.
+    pub fn forward(&self, input: Input, head: &Linear) -> Result<Tensor<2>> {
         Ok(match (self, input) {
             (Backbone::Cnn(m), Input::Images(x)) => m.forward(x),
             (Backbone::ResNet(m), Input::Images(x)) => m.forward(x),
@@ -107,6 +132,24 @@ impl Backbone {
                 None => m.features(ids, types, mask),
                 Some(positions) => m.token_features(ids, types, mask, positions),
             },
+            (
+                Backbone::Whisper(m),
+                Input::Speech {
+                    audio,
+                    tokens,
+                    predict_at,
+                },
+            ) => {
+                let encoded = match audio {
+                    Audio::Mel(mel) => m.encode(mel),
+                    Audio::Encoded(encoded) => encoded,
+                };
+                let hidden = m.forward(encoded, tokens, head.weight.val());
+                let [b, t, d] = hidden.dims();
+                hidden.reshape([b * t, d]).select(0, predict_at)
+            }
+            (Backbone::Whisper(_), _) => bail_input!("a speech model was given images or texts"),
+            (_, Input::Speech { .. }) => bail_input!("an image or text model was given speech"),
             (Backbone::Bert(_), Input::Images(_)) => {
                 bail_input!("a text model was given images")
             }
@@ -125,6 +168,9 @@ pub enum Task {
     /// Masked language modelling (text models): each masked token, from the vocabulary (the
     /// head has one output per token of the vocabulary).
     Mlm,
+    /// Speech recognition (speech models): the transcript, token by token (the head is the
+    /// decoder's vocabulary).
+    Transcribe,
 }
 
 /// A backbone plus a linear classification head.
@@ -149,7 +195,12 @@ impl Classifier {
         cpu.seed(seed);
         let model = Classifier {
             backbone: (arch.backbone)(options, num_classes, &cpu),
-            head: LinearConfig::new(arch.features_for(options), num_classes).init(&cpu),
+            head: head(
+                arch.features_for(options),
+                num_classes,
+                arch.is_speech(),
+                &cpu,
+            ),
         };
         initialised(model).fork(device)
     }
@@ -161,13 +212,14 @@ impl Classifier {
         let cpu = init_device();
         cpu.seed(seed);
         let [features, _] = self.head.weight.dims();
-        let head = initialised(LinearConfig::new(features, num_classes).init(&cpu)).fork(&device);
+        let head =
+            initialised(head(features, num_classes, self.head_is_tied(), &cpu)).fork(&device);
         Classifier { head, ..self }
     }
 
     /// Inputs → features (timm's `forward_features`).
     pub fn forward_features(&self, x: Input) -> Result<Tensor<2>> {
-        self.backbone.forward(x)
+        self.backbone.forward(x, &self.head)
     }
 
     /// Features → class scores (timm's `forward_head`).
@@ -175,10 +227,27 @@ impl Classifier {
         self.head.forward(features)
     }
 
+    /// Whether the head is also the backbone's token table (a speech model's): it has no
+    /// features of its own to train apart from the backbone.
+    pub fn head_is_tied(&self) -> bool {
+        matches!(self.backbone, Backbone::Whisper(_))
+    }
+
     /// Inputs → class scores (logits).
     pub fn forward(&self, x: Input) -> Result<Tensor<2>> {
         Ok(self.forward_head(self.forward_features(x)?))
     }
+}
+
+/// A head from `features` to `outputs` scores. A speech model's is its token table too (tied
+/// to the decoder's input embedding): without bias, drawn as Whisper draws its embeddings.
+fn head(features: usize, outputs: usize, tied: bool, device: &Device) -> Linear {
+    let config = LinearConfig::new(features, outputs);
+    match tied {
+        true => config.with_bias(false).with_initializer(whisper::init()),
+        false => config,
+    }
+    .init(device)
 }
 
 /// Where weights are drawn: the CPU, with autodiff as training wants them.

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use burn::prelude::*;
 
-use super::{Backbone, ModelOptions, bert, cnn, inception, resnet, vgg};
+use super::{Backbone, ModelOptions, bert, cnn, inception, resnet, vgg, whisper};
 use crate::bail_input;
 
 /// What the registry knows about an architecture.
@@ -21,12 +21,14 @@ pub struct ArchInfo {
     pub backbone: fn(&ModelOptions, usize, &Device) -> Backbone,
 }
 
-/// Images or texts.
+/// Images, texts or speech.
 #[derive(Debug, Clone, Copy)]
 pub enum ArchKind {
     Image(ImageArch),
     /// Texts through a tokenizer; the encoder's sizes travel in [`ModelOptions::bert`].
     Text,
+    /// Speech (log-mel spectrograms) to text; the sizes travel in [`ModelOptions::whisper`].
+    Speech,
 }
 
 /// What an image architecture takes and gives.
@@ -62,12 +64,18 @@ impl ArchInfo {
         matches!(self.kind, ArchKind::Text)
     }
 
-    /// Channels, height and width of the model's input with these options; `None` for text.
+    /// Whether the model transcribes speech.
+    pub fn is_speech(&self) -> bool {
+        matches!(self.kind, ArchKind::Speech)
+    }
+
+    /// Channels, height and width of the model's input with these options; `None` for text
+    /// and speech.
     pub fn input_for(&self, options: &ModelOptions) -> Option<[usize; 3]> {
         match self.kind {
             ArchKind::Image(image) if options.small_input => Some([image.input[0], 32, 32]),
             ArchKind::Image(image) => Some(image.input),
-            ArchKind::Text => None,
+            ArchKind::Text | ArchKind::Speech => None,
         }
     }
 
@@ -77,6 +85,7 @@ impl ArchInfo {
             (ArchKind::Image(image), _) => image.features,
             (ArchKind::Text, Some(c)) => c.hidden_size,
             (ArchKind::Text, None) => 0,
+            (ArchKind::Speech, _) => options.whisper.as_ref().map_or(0, |c| c.d_model),
         }
     }
 
@@ -90,6 +99,17 @@ impl ArchInfo {
             );
         }
         if let Some(c) = &options.bert {
+            c.check()
+                .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
+        }
+        if self.is_speech() != options.whisper.is_some() {
+            bail_input!(
+                "{}: the model options {} a Whisper config",
+                self.name,
+                if self.is_speech() { "lack" } else { "have" }
+            );
+        }
+        if let Some(c) = &options.whisper {
             c.check()
                 .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
         }
@@ -266,6 +286,17 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
         "bert",
         "a Hugging Face BertModel as its config.json says (e.g. all-MiniLM-L6-v2)"
     ),
+    ArchInfo {
+        name: "whisper",
+        summary: "OpenAI's Whisper speech recognizer (e.g. tiny.en: 37.8M params), Hugging Face layout",
+        kind: ArchKind::Speech,
+        stages: &["encoder", "decoder"],
+        torch_head: "proj_out",
+        backbone: |o, _, d| {
+            let config = o.whisper.as_ref().expect("checked by ArchInfo::check");
+            Backbone::Whisper(whisper::Whisper::new(config, d))
+        },
+    },
 ];
 
 /// Look up an architecture by name.
