@@ -96,8 +96,19 @@ pub fn generate<D: Decoder>(
             let mut ranked: Vec<u32> = (0..logp.len() as u32)
                 .filter(|&t| logp[t as usize].is_finite())
                 .collect();
-            ranked.sort_by(|&a, &b| logp[b as usize].total_cmp(&logp[a as usize]));
-            ranked.truncate(2 * beams);
+            // Best first, the lower token first on ties. Only the best 2 * beams are sorted:
+            // a whole vocabulary (Whisper's 51,864 tokens) took 3 ms a step.
+            let order = |a: &u32, b: &u32| {
+                logp[*b as usize]
+                    .total_cmp(&logp[*a as usize])
+                    .then(a.cmp(b))
+            };
+            let keep = 2 * beams;
+            if ranked.len() > keep {
+                ranked.select_nth_unstable_by(keep - 1, order);
+                ranked.truncate(keep);
+            }
+            ranked.sort_by(order);
             candidates.extend(
                 ranked
                     .into_iter()
