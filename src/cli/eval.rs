@@ -36,7 +36,12 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
-    let ckpt = Checkpoint::open(&args.model)?;
+    // A Whisper directory of another tool scores as it is (a BERT one needs its head trained).
+    let ckpt = if pretune::interop::whisper::is_whisper_dir(&args.model) {
+        pretune::interop::whisper::open(&args.model, device)?
+    } else {
+        Checkpoint::open(&args.model)?
+    };
     let model = ckpt.load_model(device)?;
     let (all, skipped) = data::load_dataset(
         &args.data,

@@ -282,6 +282,15 @@ impl DataSpec {
 impl TrainingData {
     /// One line for the user: classes and example counts.
     pub fn describe(&self) -> String {
+        if let (Dataset::Speech(train), Dataset::Speech(val)) = (&self.train, &self.val) {
+            return format!(
+                "{} train / {} val recordings ({:.0} s / {:.0} s of audio)",
+                train.len(),
+                val.len(),
+                train.seconds(),
+                val.seconds()
+            );
+        }
         let skipped = match self.skipped {
             0 => String::new(),
             n => format!(" ({n} unreadable images skipped)"),
