@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     dataset-fashion-mnist python3-sklearn fortunes  # images and texts
+    pocketsphinx-testdata espeak-ng flite           # speech: real recordings, two synthesisers
     openmpi-bin libopenmpi-dev libclang-dev         # the `mpi` feature (data-parallel runs)
     mesa-vulkan-drivers                             # a software GPU for the `wgpu` tests
     time                                            # peak memory in the benchmarks
@@ -23,3 +24,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 scripts/minilm.sh
+scripts/whisper.sh

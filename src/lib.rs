@@ -7,8 +7,8 @@
 //! [`error`] and [`fs`] (helpers), [`parallel`] (the processes of a run), [`device`],
 //! [`kernels`] (our CPU kernels), [`models`]
 //! (architectures), [`data`] (readers, splits, examples and batches), [`generate`] (greedy and
-//! beam search), [`metrics`], [`infer`] (running a model), [`transcribe`] (speech to text),
-//! [`train`] (the loop, its observers, optimizers and resume state),
+//! beam search), [`metrics`], [`infer`] (running a model), [`train`] (the loop, its observers,
+//! optimizers and resume state), [`transcribe`] (speech to text, and a speech run's examples),
 //! [`checkpoint`] (the directory format), [`interop`] (PyTorch and Hugging Face files).
 //! The `pretune` binary adds the command line, the demos and their reports on top.
 
@@ -24,9 +24,9 @@ pub mod data;
 pub mod generate;
 pub mod infer;
 pub mod metrics;
-pub mod transcribe;
 
 pub mod train;
+pub mod transcribe;
 
 pub mod checkpoint;
 pub mod interop;

@@ -10,11 +10,12 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
 use crate::data::speech::SpeechExamples;
-use crate::data::{Examples, SpeechInput, TextTokenizer, mel};
+use crate::data::{Examples, SpeechInput, SpeechSet, TextTokenizer, mel};
 use crate::generate::{self, Decoder, Search};
 use crate::metrics::wer::{self, WordErrors};
 use crate::models::whisper::{Cache, Whisper};
 use crate::models::{Audio, Backbone, Classifier};
+use crate::train::{Frozen, Phase};
 use crate::{bail_input, input_error};
 
 /// What a recording became: the tokens of every window (without prompts and end tokens) and
@@ -209,6 +210,49 @@ pub fn encode_all(
         out.extend(values.chunks(t * d).take(b).map(<[f32]>::to_vec));
     }
     Ok((out, shape))
+}
+
+/// A run's training examples and, when there are validation examples, those.
+pub type RunExamples<'a> = (Box<dyn Examples + 'a>, Option<Box<dyn Examples + 'a>>);
+
+/// The training and validation examples of a speech run through `phases`: transcripts
+/// tokenised once, the validation scored by word error rate, and, when no phase lets the
+/// encoder learn (`decoder-only`), the encoder's output computed once for every recording.
+pub fn run_examples<'a>(
+    model: &Classifier,
+    phases: &[Phase],
+    input: &'a SpeechInput,
+    tokenizer: &'a TextTokenizer,
+    train: &'a SpeechSet,
+    val: &'a SpeechSet,
+) -> Result<RunExamples<'a>> {
+    let encoder_frozen = phases
+        .iter()
+        .all(|p| matches!(p.frozen, Frozen::Stages(_) | Frozen::Backbone));
+    let prepare = |set: &'a SpeechSet| -> Result<SpeechExamples<'a>> {
+        let examples = set.examples(input, tokenizer)?;
+        if !encoder_frozen || set.is_empty() {
+            return Ok(examples);
+        }
+        let (encoded, shape) = encode_all(model, &examples)?;
+        Ok(examples.with_encoded(encoded, shape))
+    };
+    if encoder_frozen {
+        println!(
+            "encoding {} recordings once (the encoder does not learn)",
+            train.len() + val.len()
+        );
+    }
+    let train = Box::new(prepare(train)?);
+    let val = (!val.is_empty())
+        .then(|| {
+            Ok::<_, anyhow::Error>(Box::new(Scored {
+                examples: prepare(val)?,
+                tokenizer,
+            }) as Box<dyn Examples>)
+        })
+        .transpose()?;
+    Ok((train, val))
 }
 
 /// Recordings encoded per forward pass when caching the encoder's output.

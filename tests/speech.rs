@@ -507,3 +507,48 @@ fn lora_changes_only_attention_queries_and_values() {
         "self- and cross-attention, encoder and decoder"
     );
 }
+
+/// `pretune demo speech --quick`: the report a user gets, and the story it tells.
+#[test]
+fn quick_speech_demo_reports_pretraining_paying_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let started = std::time::Instant::now();
+    let stdout = ok(&[
+        "demo",
+        "speech",
+        "--quick",
+        "--model",
+        s(&whisper_tiny()),
+        "--out",
+        s(&out),
+    ]);
+    eprintln!(
+        "demo speech --quick: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(stdout.contains("| fine-tuned |"), "{stdout}");
+    for file in ["results.json", "report.md", "training.png"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let wer = |method: &str, set: &str| {
+        let run = results["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == method)
+            .unwrap();
+        run[set]["word_error_rate"].as_f64().unwrap()
+    };
+    // The real recordings: the pretrained model's 14.3% (tests/fixtures/whisper/wer).
+    assert!((wer("pretrained", "real") - 3.0 / 21.0).abs() < 1e-9);
+    assert!(wer("fine-tuned", "synthetic") < wer("pretrained", "synthetic"));
+    assert!(wer("fine-tuned", "synthetic") < wer("scratch", "synthetic"));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("for Queen of Clothes."),
+        "the pretrained model's slip is shown"
+    );
+}

@@ -203,7 +203,7 @@ impl Meta {
                     .whisper
                     .as_ref()
                     .ok_or_else(|| input_error!("its input does not suit {}", arch.name))?;
-                check_speech(speech, c)?;
+                speech.check(c).map_err(|e| input_error!("{e}"))?;
             }
             _ => bail_input!("its input does not suit {}", arch.name),
         }
@@ -251,40 +251,6 @@ impl Meta {
             _ => 0,
         }
     }
-}
-
-/// A speech input a Whisper of `c` can run: a window it can read, a prompt and transcripts
-/// that fit its positions, tokens of its vocabulary.
-fn check_speech(s: &crate::data::SpeechInput, c: &models::whisper::WhisperConfig) -> Result<()> {
-    if s.frames == 0 || !s.frames.is_multiple_of(2) || s.frames > c.frames() {
-        bail_input!(
-            "a window of {} mel frames does not suit the model (an even number up to {})",
-            s.frames,
-            c.frames()
-        );
-    }
-    if s.prompt.is_empty()
-        || s.max_tokens == 0
-        || s.prompt.len() + s.max_tokens > c.max_target_positions
-    {
-        bail_input!(
-            "a prompt of {} tokens and transcripts of {} do not fit the decoder's {} positions",
-            s.prompt.len(),
-            s.max_tokens,
-            c.max_target_positions
-        );
-    }
-    let tokens = s.prompt.iter().chain(&s.suppress).chain(&s.suppress_first);
-    if let Some(t) = tokens
-        .chain([&s.end])
-        .find(|&&t| t as usize >= c.vocab_size)
-    {
-        bail_input!(
-            "token {t} is beyond the model's vocabulary of {}",
-            c.vocab_size
-        );
-    }
-    Ok(())
 }
 
 /// The training data of a run, as far as it is needed to repeat it.

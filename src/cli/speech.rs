@@ -3,15 +3,24 @@
 use std::path::Path;
 
 use anyhow::Result;
-use pretune::data::{Dataset, Examples, SpeechInput, TextTokenizer, TrainingData};
+use burn::prelude::Device;
+use pretune::checkpoint::Checkpoint;
+use pretune::data::{Dataset, SpeechInput, TextTokenizer, TrainingData};
 use pretune::metrics::wer::WordErrors;
 use pretune::models::Classifier;
-use pretune::train::{Frozen, Phase, Strategy};
-use pretune::transcribe::{self, Scored, Transcriber};
+use pretune::models::whisper::WhisperConfig;
+use pretune::train::{Phase, Strategy};
+use pretune::transcribe::{self, Transcriber};
 use pretune::{bail_input, data};
 
-/// A fine-tune of a speech model: a strategy that suits it, on recordings with transcripts.
-pub fn check_finetune(strategy: Strategy, data: &Path) -> Result<()> {
+/// A fine-tune of a speech model of sizes `c`: a strategy that suits it, on recordings with
+/// transcripts, in batches whose activations fit in memory.
+pub fn check_finetune(
+    strategy: Strategy,
+    data: &Path,
+    batch_size: usize,
+    c: &WhisperConfig,
+) -> Result<()> {
     if matches!(
         strategy,
         Strategy::LinearProbe | Strategy::FreezeThenUnfreeze
@@ -30,52 +39,65 @@ pub fn check_finetune(strategy: Strategy, data: &Path) -> Result<()> {
             data.display()
         );
     }
+    // Burn's differentiable attention keeps about five score tensors of heads x positions x
+    // positions per encoder layer for the backward pass: 1.1 GB per recording for tiny.en's
+    // 30 s window, so PyTorch-sized batches of 64 would ask for 69 GB.
+    let positions = c.max_source_positions as u64;
+    let per_recording =
+        5 * 4 * c.encoder_layers as u64 * c.encoder_attention_heads as u64 * positions * positions;
+    let needed = per_recording * batch_size as u64;
+    if strategy != Strategy::DecoderOnly
+        && let Some(available) = available_memory()
+        && needed > available * 4 / 5
+    {
+        let fits = (available * 4 / 5 / per_recording).max(1);
+        let gb = |b: u64| b as f64 / 1e9;
+        bail_input!(
+            "--batch-size {batch_size}: training the encoder keeps about {:.1} GB of activations \
+             per recording, {:.0} GB for the batch, but {:.0} GB of memory is available; use \
+             --batch-size {fits} or less, or --strategy decoder-only",
+            gb(per_recording),
+            gb(needed),
+            gb(available)
+        );
+    }
     Ok(())
 }
 
-/// A run's training examples and, when there are validation examples, those.
-type RunExamples<'a> = (Box<dyn Examples + 'a>, Option<Box<dyn Examples + 'a>>);
+/// The memory the system can still give (Linux's `MemAvailable`), if it says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
 
-/// The training and validation examples of a speech run: transcripts tokenised once, the
-/// validation scored by word error rate, and, when no phase lets the encoder learn
-/// (`decoder-only`), the encoder's output computed once for every recording.
+/// The whole parent model, read `from` a directory: its head is the decoder's token table,
+/// which carries on.
+pub fn parent_model(parent: &Checkpoint, from: &Path, device: &Device) -> Result<Classifier> {
+    let model = parent.load_model(device)?;
+    println!(
+        "finetune {} from {}: {} params, the decoder's {}-token vocabulary",
+        parent.arch.name,
+        from.display(),
+        burn::module::Module::num_params(&model),
+        parent.meta.head_size()
+    );
+    Ok(model)
+}
+
+/// The training and validation examples of a speech run ([`transcribe::run_examples`]).
 pub fn examples<'a>(
     model: &Classifier,
     phases: &[Phase],
     input: &'a SpeechInput,
     tokenizer: &'a TextTokenizer,
     sets: &'a TrainingData,
-) -> Result<RunExamples<'a>> {
+) -> Result<transcribe::RunExamples<'a>> {
     let (Dataset::Speech(train), Dataset::Speech(val)) = (&sets.train, &sets.val) else {
         bail_input!("a speech model trains on recordings with transcripts");
     };
-    let encoder_frozen = phases
-        .iter()
-        .all(|p| matches!(p.frozen, Frozen::Stages(_) | Frozen::Backbone));
-    let prepare = |set: &'a data::SpeechSet| -> Result<data::speech::SpeechExamples<'a>> {
-        let examples = set.examples(input, tokenizer)?;
-        if !encoder_frozen || set.is_empty() {
-            return Ok(examples);
-        }
-        let (encoded, shape) = transcribe::encode_all(model, &examples)?;
-        Ok(examples.with_encoded(encoded, shape))
-    };
-    if encoder_frozen {
-        println!(
-            "encoding {} recordings once (the encoder does not learn)",
-            train.len() + val.len()
-        );
-    }
-    let train = Box::new(prepare(train)?);
-    let val = (!val.is_empty())
-        .then(|| {
-            Ok::<_, anyhow::Error>(Box::new(Scored {
-                examples: prepare(val)?,
-                tokenizer,
-            }) as Box<dyn Examples>)
-        })
-        .transpose()?;
-    Ok((train, val))
+    transcribe::run_examples(model, phases, input, tokenizer, train, val)
 }
 
 /// `pretune eval` of a speech model: the word error rate of its greedy transcripts on `set`.

@@ -347,8 +347,13 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
             parent.arch.name
         );
     }
-    if speech {
-        super::speech::check_finetune(args.strategy.strategy, &args.data.data)?;
+    if let Some(c) = &parent.meta.model_options.whisper {
+        super::speech::check_finetune(
+            args.strategy.strategy,
+            &args.data.data,
+            recipe.batch_size,
+            c,
+        )?;
     }
     if let Some(name) = &args.model
         && name != parent.arch.name
@@ -364,16 +369,7 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     let data = args.data.with_absolute_path();
     let sets = data.load(input.dims(), recipe.seed)?;
     let model = if speech {
-        // The head is the decoder's token table: the whole model carries on.
-        let model = parent.load_model(device)?;
-        println!(
-            "finetune {} from {}: {} params, the decoder's {}-token vocabulary",
-            parent.arch.name,
-            args.from.display(),
-            burn::module::Module::num_params(&model),
-            parent.meta.head_size()
-        );
-        model
+        super::speech::parent_model(&parent, &args.from, device)?
     } else {
         let num_classes = classes(&sets, &data)?;
         let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;

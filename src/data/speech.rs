@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::examples::{Batch, Examples, Training};
 use super::texts::{Columns, in_test_split};
 use super::{Split, TextTokenizer, audio, mel};
+use crate::models::whisper::WhisperConfig;
 use crate::models::{Audio, Input};
 use crate::{bail_input, input_error};
 
@@ -36,6 +37,53 @@ pub struct SpeechInput {
     /// Tokens a transcript has at most, the end token included (CTranslate2's
     /// `max_length / 2`, 224).
     pub max_tokens: usize,
+}
+
+impl SpeechInput {
+    /// Whether a Whisper of sizes `c` can run this: the mel bins pretune computes, a window
+    /// it can read, a prompt and transcripts that fit its positions, tokens of its vocabulary.
+    pub fn check(&self, c: &WhisperConfig) -> Result<(), String> {
+        if c.num_mel_bins != mel::N_MELS {
+            return Err(format!(
+                "the model reads {} mel bins; pretune computes Whisper's {}",
+                c.num_mel_bins,
+                mel::N_MELS
+            ));
+        }
+        if self.frames == 0 || !self.frames.is_multiple_of(2) || self.frames > c.frames() {
+            return Err(format!(
+                "a window of {} mel frames does not suit the model (an even number up to {})",
+                self.frames,
+                c.frames()
+            ));
+        }
+        if self.prompt.is_empty()
+            || self.max_tokens == 0
+            || self.prompt.len() + self.max_tokens > c.max_target_positions
+        {
+            return Err(format!(
+                "a prompt of {} tokens and transcripts of {} do not fit the decoder's {} positions",
+                self.prompt.len(),
+                self.max_tokens,
+                c.max_target_positions
+            ));
+        }
+        let tokens = self
+            .prompt
+            .iter()
+            .chain(&self.suppress)
+            .chain(&self.suppress_first);
+        if let Some(t) = tokens
+            .chain([&self.end])
+            .find(|&&t| t as usize >= c.vocab_size)
+        {
+            return Err(format!(
+                "token {t} is beyond the model's vocabulary of {}",
+                c.vocab_size
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Recordings as mono 16 kHz samples, with their transcripts.

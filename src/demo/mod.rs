@@ -1,7 +1,8 @@
 //! The demos: the proof that pretraining pays, measured against training from scratch.
-//! [`vision`] on Fashion-MNIST, [`topics`] on fortunes topics; each writes its results for
-//! `crate::report`.
+//! [`vision`] on Fashion-MNIST, [`topics`] on fortunes topics, [`speech`] on spoken card names;
+//! each writes its results for `crate::report`.
 
+pub mod speech;
 pub mod topics;
 pub mod vision;
 

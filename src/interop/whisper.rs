@@ -69,6 +69,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<WhisperModel> {
     let tokenizer = TextTokenizer::from_file(&tokenizer_path, config.max_target_positions)?
         .fit_to(config.vocab_size, &tokenizer_path)?;
     let input = speech_input(&config, &settings, &tokenizer)
+        .and_then(|input| input.check(&config).map(|()| input))
         .map_err(|e| input_error!("{}: {e}", dir.display()))?;
     Ok(WhisperModel {
         model,

@@ -1,6 +1,7 @@
 //! The demos' reports: `results.json`, a `report.md` a person can read on its own, PNG charts.
 
 pub mod charts;
+pub mod speech;
 pub mod topics;
 pub mod vision;
 
