@@ -96,6 +96,8 @@ impl<'a> Transcriber<'a> {
                 beams,
                 suppress: input.suppress.clone(),
                 suppress_first: input.suppress_first.clone(),
+                // faster-whisper's beam search (patience 1) ends when `beams` transcripts did.
+                early_stopping: true,
                 ..Search::greedy(input.end, input.max_tokens)
             },
         })

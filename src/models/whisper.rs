@@ -472,3 +472,82 @@ impl Cache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn tiny() -> WhisperConfig {
+        WhisperConfig {
+            vocab_size: 30,
+            num_mel_bins: 80,
+            d_model: 16,
+            encoder_layers: 2,
+            encoder_attention_heads: 2,
+            encoder_ffn_dim: 32,
+            decoder_layers: 2,
+            decoder_attention_heads: 4,
+            decoder_ffn_dim: 24,
+            max_source_positions: 10,
+            max_target_positions: 8,
+        }
+    }
+
+    /// Feeding tokens one at a time through the cache gives what the whole sequence gives at
+    /// once (teacher forcing), also for a batch of two and a cache forked by `select`.
+    #[test]
+    fn the_cache_gives_the_whole_sequences_states() {
+        let device = crate::DeviceSpec::Cpu.device().unwrap();
+        let c = tiny();
+        device.seed(3);
+        let model = Whisper::new(&c, &device);
+        let table = Tensor::<2>::random([16, 30], Distribution::Normal(0.0, 1.0), &device);
+        let mel = Tensor::<3>::random([2, 80, 20], Distribution::Normal(0.0, 1.0), &device);
+        let encoded = model.encode(mel);
+        assert_eq!(encoded.dims(), [2, 10, 16]);
+        let ids = [[3i64, 7, 1, 29, 5], [0, 2, 2, 8, 11]];
+        let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids.concat(), [2, 5]), &device);
+        let whole = model.forward(encoded.clone(), tokens, table.clone());
+        let mut cache = model.start(encoded);
+        let mut steps = Vec::new();
+        for t in 0..5 {
+            let step = TensorData::new(vec![ids[0][t], ids[1][t]], [2, 1]);
+            let (h, next) = model.decode(cache, Tensor::from_data(step, &device), table.clone());
+            steps.push(h);
+            cache = next;
+        }
+        let stepped = Tensor::cat(steps, 1);
+        let diff: f32 = (whole - stepped).abs().max().into_scalar();
+        assert!(diff < 1e-5, "{diff}");
+        // Row 1 forked twice: both copies continue as row 1 alone would.
+        let forked = cache.select(Tensor::from_data(
+            TensorData::new(vec![1i64, 1], [2]),
+            &device,
+        ));
+        assert_eq!((forked.rows(), forked.length), (2, 5));
+        let next = Tensor::<2, Int>::from_data(TensorData::new(vec![4i64, 4], [2, 1]), &device);
+        let (h, _) = model.decode(forked, next, table);
+        let rows = h.into_data().to_vec::<f32>().unwrap();
+        assert_eq!(rows[..16], rows[16..]);
+    }
+
+    #[test]
+    fn configs_are_checked_and_counted() {
+        let c = WhisperConfig::tiny_en();
+        assert_eq!(c.check(), Ok(()));
+        // 37,760,256 parameters, as the CTranslate2 file holds (the token table once).
+        assert_eq!(c.parameters(), 37_760_256);
+        let bad = WhisperConfig {
+            decoder_attention_heads: 5,
+            ..c.clone()
+        };
+        assert!(bad.check().unwrap_err().contains("decoder_attention_heads"));
+        let huge = WhisperConfig {
+            vocab_size: 1 << 20,
+            d_model: 1 << 20,
+            ..c
+        };
+        assert!(huge.check().unwrap_err().contains("parameters"));
+    }
+}

@@ -510,3 +510,15 @@ fn fuzz_body_survives_random_and_mutated_inputs() {
     }
     assert!(accepted > 100, "only {accepted} accepted");
 }
+
+/// symphonia 0.6.1 panics ("attempt to shift left with overflow", found by the mutation test)
+/// repairing an extensible header's channel mask that has bit 31 set and fewer bits than
+/// channels: such headers are refused before symphonia parses them.
+#[test]
+fn a_channel_mask_that_cannot_fit_its_channels_is_refused() {
+    let mut bytes = wav(S16, 2, 16_000, true, &[], &s16(&[1, 2, 3, 4]));
+    assert!(decode(&bytes, "ok.wav", None).is_ok());
+    bytes[40..44].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+    let err = error(&bytes, "mask.wav");
+    assert!(err.contains("channel mask 0x80000000"), "{err}");
+}
