@@ -108,7 +108,8 @@ pub struct PretrainArgs {
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// Checkpoint directory whose backbone to start from (or a Hugging Face BERT directory).
+    /// Checkpoint directory whose backbone to start from (or a Hugging Face BERT directory, or a
+    /// Whisper directory of CTranslate2 or Hugging Face).
     #[arg(long)]
     pub from: PathBuf,
     /// Expected architecture of the checkpoint (checked; by default whatever it holds).

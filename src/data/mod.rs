@@ -49,7 +49,8 @@ pub struct DataSpec {
     /// /usr/share/datasets/fashion-mnist), an image folder (one sub-folder of PNG/JPEG files per
     /// class, optionally under train/ and test/), CIFAR-10 binary batches, a CSV image file
     /// (e.g. scikit-learn's digits.csv.gz, every 5th row its test split), or texts (a directory
-    /// of topic files, a .txt corpus, a .csv/.tsv/.jsonl file). Images are resized to the
+    /// of topic files, a .txt corpus, a .csv/.tsv/.jsonl file), or speech (.wav/.raw files
+    /// with .txt transcripts, or a manifest with an `audio` column). Images are resized to the
     /// model's input and converted to its channels.
     #[arg(long)]
     pub data: PathBuf,
