@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
     dataset-fashion-mnist python3-sklearn fortunes  # images and texts
     pocketsphinx-en-us                              # the CMU pronouncing dictionary
+    pocketsphinx-testdata espeak-ng flite           # speech: real recordings, two synthesisers
     openmpi-bin libopenmpi-dev libclang-dev         # the `mpi` feature (data-parallel runs)
     mesa-vulkan-drivers                             # a software GPU for the `wgpu` tests
     time                                            # peak memory in the benchmarks
@@ -25,3 +26,4 @@ fi
 
 scripts/minilm.sh
 scripts/g2p.sh
+scripts/whisper.sh

@@ -40,6 +40,10 @@ pub struct Search {
     pub suppress: Vec<u32>,
     /// Tokens not generated first (Whisper's `suppress_blank`: no leading space or end).
     pub suppress_first: Vec<u32>,
+    /// Beam search stops as soon as `beams` hypotheses ended (Hugging Face's
+    /// `early_stopping=True`, CTranslate2's beam search as faster-whisper runs it); otherwise
+    /// once no live hypothesis can beat the ended ones.
+    pub early_stopping: bool,
 }
 
 impl Search {
@@ -54,6 +58,7 @@ impl Search {
             end,
             suppress: Vec::new(),
             suppress_first: Vec::new(),
+            early_stopping: false,
         }
     }
 }
@@ -96,8 +101,19 @@ pub fn generate<D: Decoder>(
             let mut ranked: Vec<u32> = (0..logp.len() as u32)
                 .filter(|&t| logp[t as usize].is_finite())
                 .collect();
-            ranked.sort_by(|&a, &b| logp[b as usize].total_cmp(&logp[a as usize]));
-            ranked.truncate(2 * beams);
+            // Best first, the lower token first on ties. Only the best 2 * beams are sorted:
+            // a whole vocabulary (Whisper's 51,864 tokens) took 3 ms a step.
+            let order = |a: &u32, b: &u32| {
+                logp[*b as usize]
+                    .total_cmp(&logp[*a as usize])
+                    .then(a.cmp(b))
+            };
+            let keep = 2 * beams;
+            if ranked.len() > keep {
+                ranked.select_nth_unstable_by(keep - 1, order);
+                ranked.truncate(keep);
+            }
+            ranked.sort_by(order);
             candidates.extend(
                 ranked
                     .into_iter()
@@ -133,10 +149,14 @@ pub fn generate<D: Decoder>(
         live = kept.into_iter().map(|(_, hyp)| hyp).collect();
         state = model.select(next, &rows);
     }
-    // Hypotheses still going when the length runs out count as they are.
-    for hyp in live {
-        let length = hyp.tokens.len().max(1) as f64;
-        finished.push((hyp.score / length.powf(search.length_penalty), hyp.tokens));
+    // Hypotheses still going when the length runs out count only when none ended, as in
+    // CTranslate2: a repetition loop cut short has a high mean log-probability and would
+    // otherwise beat the sentence that ended (Whisper's beam on "five five" wrote "5.5.5…").
+    if finished.is_empty() {
+        for hyp in live {
+            let length = hyp.tokens.len().max(1) as f64;
+            finished.push((hyp.score / length.powf(search.length_penalty), hyp.tokens));
+        }
     }
     Ok(finished
         .into_iter()
@@ -158,6 +178,9 @@ fn done(
     }
     if finished.len() < beams {
         return false;
+    }
+    if search.early_stopping {
+        return true;
     }
     let worst = finished.iter().map(|f| f.0).fold(f64::INFINITY, f64::min);
     let best_live = kept
@@ -244,6 +267,41 @@ mod tests {
             ..Search::greedy(1, 10)
         };
         assert_eq!(generate(&model(), 0, &[0], &search).unwrap(), vec![3]);
+    }
+
+    #[test]
+    fn an_ended_sequence_beats_a_loop_cut_short() {
+        // After start: "a" or the end, even; after "a": "a" again, mostly. "a a a a" cut at
+        // the length limit has the best mean log-probability, but it never ended.
+        let loop_model = Bigram(vec![
+            vec![0.0, 0.5, 0.5],
+            vec![0.0, 1.0, 0.0],
+            vec![0.0, 0.1, 0.9],
+        ]);
+        let search = Search {
+            beams: 2,
+            ..Search::greedy(1, 4)
+        };
+        assert_eq!(
+            generate(&loop_model, 0, &[0], &search).unwrap(),
+            Vec::<u32>::new()
+        );
+        // Early stopping: done once two hypotheses ended ("" and "a"), never looking further.
+        let early = Search {
+            beams: 2,
+            early_stopping: true,
+            ..Search::greedy(1, 50)
+        };
+        assert_eq!(
+            generate(&loop_model, 0, &[0], &early).unwrap(),
+            Vec::<u32>::new()
+        );
+        // Greedy never ends here: what it has when the length runs out is the answer.
+        let greedy = Search {
+            suppress_first: vec![1],
+            ..Search::greedy(1, 4)
+        };
+        assert_eq!(generate(&loop_model, 0, &[0], &greedy).unwrap(), vec![2; 4]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! decoder), [`parallel`] (the processes of a run), [`device`], [`kernels`] (our CPU kernels),
 //! [`models`] (architectures), [`data`] (readers, splits, examples and batches), [`metrics`],
 //! [`infer`] (running a model), [`train`] (the loop, its observers, optimizers and resume state),
+//! [`transcribe`] (speech to text, and a speech run's examples),
 //! [`checkpoint`] (the directory format), [`interop`] (PyTorch and Hugging Face files).
 //! The `pretune` binary adds the command line, the demos and their reports on top.
 
@@ -25,6 +26,7 @@ pub mod infer;
 pub mod metrics;
 
 pub mod train;
+pub mod transcribe;
 
 pub mod checkpoint;
 pub mod interop;

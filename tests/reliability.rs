@@ -279,7 +279,7 @@ fn a_damaged_resume_state_is_refused_by_name() {
     std::fs::create_dir_all(&dir).unwrap();
     for (bytes, expected) in [
         (
-            b"PRETUNE-STATE-4\n\xff\xff\xff\xff\xff\xff\xff\x7f".to_vec(),
+            b"PRETUNE-STATE-5\n\xff\xff\xff\xff\xff\xff\xff\x7f".to_vec(),
             "truncated resume state",
         ),
         (b"something else".to_vec(), "not a pretune resume state"),

@@ -1,5 +1,5 @@
 //! The checkpoint directory: `model.safetensors` (weights, no code runs on load),
-//! `pretune.json` (everything needed to rebuild and use the model) and, for text models,
+//! `pretune.json` (everything needed to rebuild and use the model) and, for text and speech models,
 //! `tokenizer.json`. Written atomically; each file's sha256 is recorded and checked.
 
 use std::path::{Path, PathBuf};
@@ -214,6 +214,14 @@ impl Meta {
                     );
                 }
             }
+            (ModelInput::Speech(speech), None) => {
+                let c = meta
+                    .model_options
+                    .whisper
+                    .as_ref()
+                    .ok_or_else(|| input_error!("its input does not suit {}", arch.name))?;
+                speech.check(c).map_err(|e| input_error!("{e}"))?;
+            }
             _ => bail_input!("its input does not suit {}", arch.name),
         }
         match meta.task {
@@ -239,6 +247,12 @@ impl Meta {
             Task::Classify | Task::Mlm | Task::Lm if arch.is_seq2seq() => {
                 bail_input!("{} is a sequence-to-sequence model", arch.name)
             }
+            Task::Transcribe if !arch.is_speech() => {
+                bail_input!("transcribing needs a speech model, not {}", arch.name)
+            }
+            Task::Classify | Task::Mlm | Task::Lm if arch.is_speech() => {
+                bail_input!("a speech model transcribes (task \"transcribe\")")
+            }
             _ => {}
         }
         Ok((meta, arch))
@@ -249,7 +263,7 @@ impl Meta {
     pub fn head_size(&self) -> usize {
         match self.task {
             Task::Classify => self.class_names.len(),
-            Task::Mlm | Task::Lm => self.model_options.text_vocab(),
+            Task::Mlm | Task::Lm | Task::Transcribe => self.model_options.vocab_size(),
             Task::Seq2seq => self
                 .model_options
                 .seq2seq
@@ -371,8 +385,13 @@ impl Checkpoint {
                 weights_path.display()
             );
         }
-        let tokenizer = match &meta.input {
-            ModelInput::Text(t) => {
+        let max_length = match &meta.input {
+            ModelInput::Text(t) => Some(t.max_length),
+            ModelInput::Speech(s) => Some(s.prompt.len() + s.max_tokens),
+            ModelInput::Image(_) | ModelInput::Pairs(_) => None,
+        };
+        let tokenizer = match max_length {
+            Some(max_length) => {
                 let path = dir.join(TOKENIZER_FILE);
                 let bytes = std::fs::read(&path)
                     .with_context(|| format!("{}: cannot read the tokenizer", path.display()))?;
@@ -383,10 +402,12 @@ impl Checkpoint {
                         path.display()
                     );
                 }
-                let rows = meta.model_options.text_vocab();
-                Some(TextTokenizer::from_file(&path, t.max_length)?.fit_to(rows, &path)?)
+                Some(
+                    TextTokenizer::from_file(&path, max_length)?
+                        .fit_to(meta.model_options.vocab_size(), &path)?,
+                )
             }
-            ModelInput::Image(_) | ModelInput::Pairs(_) => None,
+            None => None,
         };
         Ok(Checkpoint {
             dir: dir.to_path_buf(),

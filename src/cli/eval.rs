@@ -44,7 +44,12 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
-    let ckpt = Checkpoint::open(&args.model)?;
+    // A Whisper directory of another tool scores as it is (a BERT one needs its head trained).
+    let ckpt = if pretune::interop::whisper::is_whisper_dir(&args.model) {
+        pretune::interop::whisper::open(&args.model, device)?
+    } else {
+        Checkpoint::open(&args.model)?
+    };
     let model = ckpt.load_model(device)?;
     let spec = DataSpec {
         skip_bad_images: args.skip_bad_images,
@@ -58,6 +63,17 @@ pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
     }
     if let (Dataset::Pairs(pairs), ModelInput::Pairs(input)) = (&all, &ckpt.meta.input) {
         return sequences(&model, input, pairs, &args);
+    }
+    if let (ModelInput::Speech(input), Some(tokenizer), Dataset::Speech(set)) =
+        (&ckpt.meta.input, &ckpt.tokenizer, &all)
+    {
+        let shown = format!(
+            "{} on {} ({:?} split)",
+            args.model.display(),
+            args.data.display(),
+            args.split
+        );
+        return super::speech::eval(&model, input, tokenizer, set, args.json, &shown);
     }
     let task = ckpt.meta.task;
     if task.is_language_model() {

@@ -7,8 +7,10 @@ mod embed;
 mod eval;
 mod lr_find;
 mod predict;
+mod speech;
 mod summary;
 mod train;
+mod transcribe;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,6 +27,7 @@ use pretune::DeviceSpec;
 ///   pretune eval     --model runs/target --data $D
 ///   pretune predict  --model runs/target shoe.png
 ///   pretune import   --arch resnet18 --weights resnet18.pth --out runs/resnet18
+///   pretune transcribe --model models/whisper-tiny.en speech.wav
 ///
 /// Exit codes: 0 success, 1 failure, 2 bad input (a file, a flag or a checkpoint),
 /// 130 stopped by Ctrl-C (the run can be resumed).
@@ -66,6 +69,8 @@ enum Command {
     Export(convert::ExportArgs),
     /// Sentence embeddings (sentence-transformers' mean pooling) from a BERT model directory.
     Embed(embed::EmbedArgs),
+    /// Speech to text with a Whisper model (e.g. models/whisper-tiny.en), one line per file.
+    Transcribe(transcribe::TranscribeArgs),
 }
 
 /// Run the parsed command line.
@@ -89,5 +94,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => convert::import(args, device),
         Command::Export(args) => convert::export(args, device),
         Command::Embed(args) => embed::run(args, device),
+        Command::Transcribe(args) => transcribe::run(args, device),
     }
 }

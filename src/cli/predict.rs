@@ -67,6 +67,12 @@ pub fn run(args: PredictArgs, device: &Device) -> Result<()> {
     if let (Some(input), Some(out)) = (&args.tensor, &args.raw_logits) {
         return raw_logits(&ckpt, model, input, out);
     }
+    if ckpt.meta.task == Task::Transcribe {
+        bail_input!(
+            "{}: a speech model writes transcripts: use pretune transcribe --model {0}",
+            args.model.display()
+        );
+    }
     if ckpt.meta.task.is_language_model() {
         bail_input!(
             "{}: a language model predicts tokens, not classes; fine-tune it for \
@@ -77,6 +83,7 @@ pub fn run(args: PredictArgs, device: &Device) -> Result<()> {
     let class_names = &ckpt.meta.class_names;
     let (names, probs, is_text) = match &ckpt.meta.input {
         ModelInput::Pairs(input) => return sequences(&model, input, &args),
+        ModelInput::Speech(_) => bail_input!("{}: a speech model", args.model.display()),
         ModelInput::Image(input) => {
             if args.file.is_some() {
                 bail_input!("--file: an image model classifies image files, given as arguments");

@@ -24,6 +24,7 @@ pub fn training(
         Task::Mlm => format!("masked tokens of a {}-token vocabulary", meta.head_size()),
         Task::Lm => format!("next tokens of a {}-token vocabulary", meta.head_size()),
         Task::Seq2seq => format!("sequences of a {}-token vocabulary", meta.head_size()),
+        Task::Transcribe => format!("transcripts of a {}-token vocabulary", meta.head_size()),
     };
     let mut facts = vec![
         ("checkpoint", out.display().to_string()),
@@ -73,6 +74,11 @@ pub fn training(
         Task::Seq2seq => facts.extend([
             ("train next-token accuracy", pct(Some(best.train_accuracy))),
             ("val next-token accuracy", pct(best.val_accuracy)),
+        ]),
+        Task::Transcribe => facts.extend([
+            ("train token accuracy", pct(Some(best.train_accuracy))),
+            ("val token accuracy", pct(best.val_accuracy)),
+            ("val word error rate", pct(best.val_error_rate)),
         ]),
     }
     facts.push((

@@ -112,7 +112,8 @@ pub struct PretrainArgs {
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// Checkpoint directory whose backbone to start from (or a Hugging Face BERT directory).
+    /// Checkpoint directory whose backbone to start from (or a Hugging Face BERT directory, or a
+    /// Whisper directory of CTranslate2 or Hugging Face).
     #[arg(long)]
     pub from: PathBuf,
     /// Expected architecture of the checkpoint (checked; by default whatever it holds).
@@ -188,6 +189,13 @@ impl FreshPlan<'_> {
                 arch.name
             );
         }
+        if arch.is_speech() {
+            bail_input!(
+                "--model {}: speech models are fine-tuned from a pretrained one (pretune \
+                 finetune --from models/whisper-tiny.en), not pretrained here",
+                arch.name
+            );
+        }
         if task == Task::Lm && !is_lstm {
             bail_input!(
                 "--task lm: next-token language modelling needs a recurrent text model (lstm), not {}",
@@ -228,6 +236,10 @@ impl FreshPlan<'_> {
     ) -> Result<Fresh> {
         let mut options = self.options;
         let (sets, input, tokenizer) = match self.arch.kind {
+            ArchKind::Speech => bail_input!(
+                "{}: speech models are fine-tuned, not pretrained",
+                self.arch.name
+            ),
             ArchKind::Text => {
                 let sets = data.load(Reads::Texts, seed)?;
                 let texts = sets.train.texts().expect("text data was asked for");
@@ -315,7 +327,7 @@ pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
         check_out(&args.out, args.overwrite, None)?;
     }
     let recipe = args.recipe.resolve(match plan.arch.kind {
-        ArchKind::Text => RunKind::TextFromScratch,
+        ArchKind::Text | ArchKind::Speech => RunKind::TextFromScratch,
         ArchKind::Pairs => RunKind::Sequences,
         ArchKind::Image(_) => RunKind::Images,
     });
@@ -323,7 +335,7 @@ pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
     let data = args.data.with_absolute_path();
     let f = plan.build(&data, recipe.seed, device)?;
     let on = match task {
-        Task::Classify => f.sets.describe(),
+        Task::Classify | Task::Transcribe => f.sets.describe(),
         // The texts' topics do not matter to a language model.
         Task::Mlm | Task::Lm => format!(
             "{} train / {} val texts by {} ({}-token vocabulary)",
@@ -374,20 +386,29 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         check_out(&args.out, args.overwrite, Some(&args.from))?;
     }
     let parent = interop::open_model(&args.from, device)?;
-    let text = parent.arch.is_text();
+    let (text, speech) = (parent.arch.is_text(), parent.arch.is_speech());
+    // Speech takes Hugging Face Trainer's text recipe too (linear decay, no smoothing).
     let recipe = args.recipe.resolve(match args.strategy.strategy {
-        Strategy::Lora if text => RunKind::TextLora,
-        _ if text => RunKind::TextFinetune,
+        Strategy::Lora if text || speech => RunKind::TextLora,
+        _ if text || speech => RunKind::TextFinetune,
         _ if parent.arch.is_seq2seq() => RunKind::Sequences,
         _ => RunKind::Images,
     });
     let phases = args.strategy.plan(recipe.epochs, parent.arch.stages)?;
-    if args.strategy.strategy == Strategy::Lora && !text {
+    if args.strategy.strategy == Strategy::Lora && !(text || speech) {
         bail_input!(
-            "--strategy lora adapts a text model's attention; {} is an image model (try \
-             linear-probe or freeze-then-unfreeze)",
+            "--strategy lora adapts a text or speech model's attention; {} is an image model \
+             (try linear-probe or freeze-then-unfreeze)",
             parent.arch.name
         );
+    }
+    if let Some(c) = &parent.meta.model_options.whisper {
+        super::speech::check_finetune(
+            args.strategy.strategy,
+            &args.data.data,
+            recipe.batch_size,
+            c,
+        )?;
     }
     if let Some(name) = &args.model
         && name != parent.arch.name
@@ -427,9 +448,17 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
             };
             (ModelInput::Pairs(input), n, Task::Seq2seq)
         }
+        // A speech model goes on transcribing with its own vocabulary.
+        ModelInput::Speech(_) => (
+            parent.meta.input.clone(),
+            parent.meta.head_size(),
+            Task::Transcribe,
+        ),
         other => (other.clone(), classes(&sets, &data)?, Task::Classify),
     };
-    let model = if same_outputs.is_some() {
+    let model = if speech {
+        super::speech::parent_model(&parent, &args.from, device)?
+    } else if same_outputs.is_some() {
         println!(
             "finetune {} from {}: the whole model, its {num_classes}-token output vocabulary covering the new targets",
             parent.arch.name,
@@ -576,6 +605,12 @@ fn execute(
     let started = Instant::now();
     let tokenizer = match (&run.tokenizer, &run.meta.input) {
         (Some(json), ModelInput::Text(t)) => Some(TextTokenizer::from_json(json, t.max_length)?),
+        (Some(json), ModelInput::Speech(s)) => Some(
+            TextTokenizer::from_json(json, s.prompt.len() + s.max_tokens)?.fit_to(
+                run.meta.model_options.vocab_size(),
+                Path::new("the resume state's tokenizer"),
+            )?,
+        ),
         _ => None,
     };
     let lm = run.meta.task.is_language_model();
@@ -601,19 +636,31 @@ fn execute(
     let plan = Plan {
         recipe,
         phases: meta.phases.clone(),
-        keep: Keep::Best(if lm { Score::Loss } else { Score::Accuracy }),
+        keep: Keep::Best(match meta.task {
+            Task::Classify | Task::Seq2seq => Score::Accuracy,
+            Task::Mlm | Task::Lm => Score::Loss,
+            Task::Transcribe => Score::ErrorRate,
+        }),
         feature_cache: !run.no_feature_cache,
     };
-    let train_examples = meta
-        .input
-        .examples(&sets.train, tokenizer.as_ref(), meta.task)?;
-    let val_examples = if sets.val.is_empty() {
-        None
-    } else {
-        Some(
-            meta.input
-                .examples(&sets.val, tokenizer.as_ref(), meta.task)?,
-        )
+    let (train_examples, val_examples) = match (&meta.input, &tokenizer) {
+        (ModelInput::Speech(input), Some(tokenizer)) => {
+            super::speech::examples(&model, &meta.phases, input, tokenizer, &sets)?
+        }
+        _ => {
+            let train = meta
+                .input
+                .examples(&sets.train, tokenizer.as_ref(), meta.task)?;
+            let val = if sets.val.is_empty() {
+                None
+            } else {
+                Some(
+                    meta.input
+                        .examples(&sets.val, tokenizer.as_ref(), meta.task)?,
+                )
+            };
+            (train, val)
+        }
     };
     let outcome = train::fit(
         model,

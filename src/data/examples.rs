@@ -1,5 +1,6 @@
 //! Examples as a model takes them: what a model reads ([`ModelInput`], saved in every
-//! checkpoint), and labelled images or texts turned into batches ([`Examples`]).
+//! checkpoint), and labelled images or texts turned into batches ([`Examples`]) (speech:
+//! [`super::speech`]).
 
 use std::ops::Range;
 
@@ -10,11 +11,12 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::pairs::{PairExamples, Vocab};
+use super::speech::SpeechInput;
 use super::texts::TextSet;
 use super::tokenizer::Encoded;
 use super::{Augment, Dataset, ImageSet, Normalization, Reads, TextTokenizer};
 use crate::bail_input;
-use crate::models::{Input, Task};
+use crate::models::{Classifier, Input, Task};
 
 /// Shape and normalisation of the images a model takes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,11 +47,14 @@ pub struct PairInput {
     pub target_vocab: Vocab,
 }
 
-/// What a model takes: images of a shape and normalisation, texts, or sequence pairs.
+/// What a model takes: images of a shape and normalisation, texts, sequence pairs, or speech.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum ModelInput {
     Image(InputSpec),
+    // Before `Text`: untagged variants are tried in order, and a speech input has a
+    // `max_tokens` where a text input has a `max_length`.
+    Speech(SpeechInput),
     Text(TextInput),
     Pairs(PairInput),
 }
@@ -69,6 +74,7 @@ impl ModelInput {
             ModelInput::Image(spec) => Reads::Images(spec.dims()),
             ModelInput::Text(_) => Reads::Texts,
             ModelInput::Pairs(_) => Reads::Pairs,
+            ModelInput::Speech(_) => Reads::Speech,
         }
     }
 
@@ -94,7 +100,12 @@ impl ModelInput {
                 source: &p.source_vocab,
                 target: &p.target_vocab,
             }),
-            _ => bail_input!("the data is not of the kind the model takes (images or texts)"),
+            (ModelInput::Speech(input), Dataset::Speech(set), Some(tokenizer)) => {
+                Box::new(set.examples(input, tokenizer)?)
+            }
+            _ => {
+                bail_input!("the data is not of the kind the model takes (images, texts or speech)")
+            }
         })
     }
 
@@ -104,6 +115,7 @@ impl ModelInput {
             ModelInput::Image(spec) => Ok(spec),
             ModelInput::Text(_) => bail_input!("a text model: it takes texts, not images"),
             ModelInput::Pairs(_) => bail_input!("a sequence-to-sequence model: it takes sequences"),
+            ModelInput::Speech(_) => bail_input!("a speech model: it takes audio, not images"),
         }
     }
 }
@@ -144,6 +156,12 @@ pub trait Examples {
     /// backbone's can be computed once (not for masked or sequence-to-sequence examples).
     fn fixed_features(&self) -> bool {
         true
+    }
+    /// The task's own error rate of `model` on these examples, lower is better, where the task
+    /// has one beyond the loss and accuracy (speech: the word error rate of the transcripts it
+    /// writes); measured on the validation examples after every epoch.
+    fn error_rate(&self, _model: &Classifier) -> Result<Option<f64>> {
+        Ok(None)
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`Dataset`]; [`DataSpec::load`] keeps the chosen classes and draws the training and
 //! validation examples; [`examples`] turns them into batches the way a model takes them.
 
+pub mod audio;
 pub mod augment;
 pub mod cifar;
 pub mod classes;
@@ -13,7 +14,9 @@ pub mod examples;
 pub mod folder;
 pub mod idx;
 pub mod images;
+pub mod mel;
 pub mod pairs;
+pub mod speech;
 pub mod split;
 pub mod texts;
 pub mod tokenizer;
@@ -26,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use augment::Augment;
 pub use examples::{Batch, Examples, InputSpec, ModelInput, PairInput, TextInput, Training};
 pub use images::{ImageSet, Normalization};
+pub use speech::{SpeechInput, SpeechSet};
 pub use tokenizer::TextTokenizer;
 
 /// The longest text a text model new to the world reads, in tokens (`--max-length`).
@@ -50,7 +54,8 @@ pub struct DataSpec {
     /// /usr/share/datasets/fashion-mnist), an image folder (one sub-folder of PNG/JPEG files per
     /// class, optionally under train/ and test/), CIFAR-10 binary batches, a CSV image file
     /// (e.g. scikit-learn's digits.csv.gz, every 5th row its test split), or texts (a directory
-    /// of topic files, a .txt corpus, a .csv/.tsv/.jsonl file). Images are resized to the
+    /// of topic files, a .txt corpus, a .csv/.tsv/.jsonl file), or speech (.wav/.raw files
+    /// with .txt transcripts, or a manifest with an `audio` column). Images are resized to the
     /// model's input and converted to its channels.
     #[arg(long)]
     pub data: PathBuf,
@@ -96,6 +101,8 @@ pub enum Reads {
     Texts,
     /// Sequence pairs.
     Pairs,
+    /// Recordings with transcripts.
+    Speech,
 }
 
 /// Text with something in it, for `--classes`.
@@ -115,12 +122,14 @@ fn fraction(s: &str) -> Result<f64, String> {
     Ok(f)
 }
 
-/// Examples as loaded: labelled images or texts, or sequence pairs.
+/// Examples as loaded: labelled images or texts, sequence pairs, or recordings with
+/// transcripts.
 #[derive(Debug, Clone)]
 pub enum Dataset {
     Images(ImageSet),
     Texts(texts::TextSet),
     Pairs(pairs::PairSet),
+    Speech(SpeechSet),
 }
 
 impl Dataset {
@@ -141,6 +150,7 @@ impl Dataset {
             Dataset::Images(s) => &s.labels,
             Dataset::Texts(s) => &s.labels,
             Dataset::Pairs(_) => &[],
+            Dataset::Speech(s) => &s.labels,
         }
     }
 
@@ -150,6 +160,7 @@ impl Dataset {
             Dataset::Images(s) => &s.class_names,
             Dataset::Texts(s) => &s.class_names,
             Dataset::Pairs(_) => &[],
+            Dataset::Speech(s) => &s.class_names,
         }
     }
 
@@ -159,6 +170,7 @@ impl Dataset {
             Dataset::Images(s) => Dataset::Images(s.subset(indices)),
             Dataset::Texts(s) => Dataset::Texts(s.subset(indices)),
             Dataset::Pairs(s) => Dataset::Pairs(s.subset(indices)),
+            Dataset::Speech(s) => Dataset::Speech(s.subset(indices)),
         }
     }
 
@@ -169,6 +181,8 @@ impl Dataset {
             Dataset::Images(s) => Dataset::Images(s.restrict_to(classes)),
             Dataset::Texts(s) => Dataset::Texts(s.restrict_to(classes)),
             Dataset::Pairs(s) => Dataset::Pairs(s.clone()),
+            // One class: every recording.
+            Dataset::Speech(s) => Dataset::Speech(s.clone()),
         }
     }
 
@@ -211,6 +225,7 @@ impl Dataset {
             Dataset::Images(_) => "images",
             Dataset::Texts(_) => "texts",
             Dataset::Pairs(_) => "pairs",
+            Dataset::Speech(_) => "recordings",
         }
     }
 }
@@ -312,6 +327,15 @@ impl DataSpec {
 impl TrainingData {
     /// One line for the user: classes and example counts.
     pub fn describe(&self) -> String {
+        if let (Dataset::Speech(train), Dataset::Speech(val)) = (&self.train, &self.val) {
+            return format!(
+                "{} train / {} val recordings ({:.0} s / {:.0} s of audio)",
+                train.len(),
+                val.len(),
+                train.seconds(),
+                val.seconds()
+            );
+        }
         let skipped = match self.skipped {
             0 => String::new(),
             n => format!(" ({n} unreadable images skipped)"),
@@ -371,9 +395,16 @@ pub fn load_dataset(
             let (set, skipped) = load(path, split, dims, spec.skip_bad_images)?;
             (Dataset::Images(set), skipped)
         }
+        Reads::Texts if speech::holds(path) => {
+            bail_input!("{}: holds recordings, not texts", path.display())
+        }
         Reads::Texts => (Dataset::Texts(texts::load(path, split, &spec.columns)?), 0),
         Reads::Pairs => (
             Dataset::Pairs(pairs::load(path, split, &spec.pair_columns)?),
+            0,
+        ),
+        Reads::Speech => (
+            Dataset::Speech(speech::load(path, split, &spec.columns)?),
             0,
         ),
     })

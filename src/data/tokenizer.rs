@@ -107,6 +107,11 @@ impl TextTokenizer {
         Self::new(inner, max_length)
     }
 
+    /// The id of a token of the vocabulary (such as `<|endoftext|>`).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// The vocabulary's size.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
@@ -197,6 +202,30 @@ impl TextTokenizer {
                 .extend(e.get_special_tokens_mask().iter().map(|&s| s == 1));
         }
         Ok(out)
+    }
+
+    /// The ids of `text` alone: no special tokens, no padding, no truncation (a transcript a
+    /// speech model is taught to write).
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| input_error!("tokenizing: {e}"))?;
+        let ids = encoding.get_ids().to_vec();
+        if let Some(&id) = ids.iter().find(|&&i| i as usize >= self.rows) {
+            bail_input!(
+                "the tokenizer produced token id {id}, beyond the model's vocabulary of {} entries",
+                self.rows
+            );
+        }
+        Ok(ids)
+    }
+
+    /// The text of `ids`, special tokens left out (ids the vocabulary lacks, too).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| anyhow::anyhow!("decoding tokens: {e}"))
     }
 
     /// BERT's masking for masked language modelling: 15% of the real tokens are chosen (at

@@ -1,8 +1,9 @@
 //! The demos: the proof that pretraining pays, measured against training from scratch.
 //! [`vision`] on Fashion-MNIST, [`topics`] on fortunes topics, [`g2p`] on British
-//! pronunciations; each writes its results for `crate::report`.
+//! pronunciations, [`speech`] on spoken card names; each writes its results for `crate::report`.
 
 pub mod g2p;
+pub mod speech;
 pub mod topics;
 pub mod vision;
 

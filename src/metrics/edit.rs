@@ -10,6 +10,8 @@
 //! Levenshtein distance (reference `a a c a c b`, hypothesis `c b b b a a a`: 7 against 6);
 //! use it to report numbers comparable with sclite's.
 
+use serde::{Deserialize, Serialize};
+
 /// Unit-cost Levenshtein distance between two sequences, in O(min(len)) memory.
 pub fn levenshtein<T: PartialEq>(reference: &[T], hypothesis: &[T]) -> usize {
     let (long, short) = if reference.len() >= hypothesis.len() {
@@ -34,7 +36,7 @@ pub fn levenshtein<T: PartialEq>(reference: &[T], hypothesis: &[T]) -> usize {
 
 /// Counts of an alignment: correct, substituted, deleted (in the reference, missing from the
 /// hypothesis) and inserted (in the hypothesis only) tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Alignment {
     pub correct: usize,
     pub substitutions: usize,
@@ -46,6 +48,37 @@ impl Alignment {
     /// `S + D + I`.
     pub fn errors(&self) -> usize {
         self.substitutions + self.deletions + self.insertions
+    }
+
+    /// Tokens of the reference.
+    pub fn reference_words(&self) -> usize {
+        self.correct + self.substitutions + self.deletions
+    }
+
+    /// Errors per reference token (the insertions for an empty reference).
+    pub fn rate(&self) -> f64 {
+        match self.reference_words() {
+            0 => self.insertions as f64,
+            n => self.errors() as f64 / n as f64,
+        }
+    }
+}
+
+impl std::ops::Add for Alignment {
+    type Output = Alignment;
+    fn add(self, o: Alignment) -> Alignment {
+        Alignment {
+            correct: self.correct + o.correct,
+            substitutions: self.substitutions + o.substitutions,
+            deletions: self.deletions + o.deletions,
+            insertions: self.insertions + o.insertions,
+        }
+    }
+}
+
+impl std::iter::Sum for Alignment {
+    fn sum<I: Iterator<Item = Alignment>>(iter: I) -> Alignment {
+        iter.fold(Alignment::default(), |a, b| a + b)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Metrics: classification (accuracy, per-class precision/recall/F1, confusion matrix, here),
-//! sequences ([`edit`]: token error rate, word error rate, sequence accuracy) and summaries
-//! ([`rouge`], with NLTK's Porter stemmer as rouge-score uses it: [`porter`]).
+//! sequences ([`edit`]: token error rate, word error rate, sequence accuracy), speech
+//! recognition's sclite-exact word error rate with transcript normalisation ([`wer`]) and
+//! summaries ([`rouge`], with NLTK's Porter stemmer as rouge-score uses it: [`porter`]).
 
 pub mod edit;
 pub mod porter;
 pub mod rouge;
+pub mod wer;
 
 use serde::Serialize;
 

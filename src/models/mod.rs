@@ -1,5 +1,5 @@
-//! Models: a backbone that turns an input (images or tokenised texts) into features, plus a
-//! linear head that turns features into scores. Architectures are found by name in a small
+//! Models: a backbone that turns an input (images, tokenised texts or speech) into features,
+//! plus a linear head that turns features into scores. Architectures are found by name in a small
 //! [`registry`].
 //!
 //! Every backbone names its tensors as the PyTorch model it mirrors (torchvision's, or the
@@ -17,6 +17,7 @@ pub mod resnet;
 pub mod rnn;
 pub mod seq2seq;
 pub mod vgg;
+pub mod whisper;
 
 pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, arch};
 
@@ -48,20 +49,25 @@ pub struct ModelOptions {
     /// `lstm`: the sizes and dropouts of the AWD-LSTM, and whether it is a language model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lstm: Option<lstm::LstmConfig>,
+    /// Speech models: the sizes of the Whisper encoder and decoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whisper: Option<whisper::WhisperConfig>,
 }
 
 impl ModelOptions {
-    /// A text model's vocabulary: the rows of its token embedding (0 for other models).
-    pub fn text_vocab(&self) -> usize {
-        match (&self.bert, &self.lstm) {
-            (Some(c), _) => c.vocab_size,
-            (None, Some(c)) => c.vocab_size,
-            (None, None) => 0,
+    /// A text or speech model's vocabulary: the rows of the token embedding its tokenizer
+    /// indexes (0 for other models).
+    pub fn vocab_size(&self) -> usize {
+        match (&self.bert, &self.lstm, &self.whisper) {
+            (Some(c), _, _) => c.vocab_size,
+            (_, Some(c), _) => c.vocab_size,
+            (_, _, Some(c)) => c.vocab_size,
+            _ => 0,
         }
     }
 }
 
-/// What a model takes: a batch of images, or of tokenised texts.
+/// What a model takes: a batch of images, of tokenised texts, or of speech.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // one per batch
 pub enum Input {
@@ -86,6 +92,24 @@ pub enum Input {
         target_mask: Tensor<2>,
         predict_at: Tensor<1, Int>,
     },
+    /// Speech with its transcript's tokens (`[B, T]`: the prompt, the text, the end token,
+    /// padding), read by the decoder as the model reads them when it transcribes (teacher
+    /// forcing). The features are the decoder's hidden states at the flat positions
+    /// `predict_at` (`b * T + t`), each predicting the token after it.
+    Speech {
+        audio: Audio,
+        tokens: Tensor<2, Int>,
+        predict_at: Tensor<1, Int>,
+    },
+}
+
+/// The audio of a speech batch.
+#[derive(Debug, Clone)]
+pub enum Audio {
+    /// Log-mel spectrograms `[B, mels, frames]`.
+    Mel(Tensor<3>),
+    /// The encoder's output `[B, positions, d]`, computed once when the encoder does not learn.
+    Encoded(Tensor<3>),
 }
 
 /// The feature extractor of any architecture. (One model exists per run, so the variants'
@@ -100,6 +124,7 @@ pub enum Backbone {
     Bert(bert::Bert),
     Lstm(lstm::AwdLstm),
     Seq2Seq(seq2seq::Seq2Seq),
+    Whisper(whisper::Whisper),
 }
 
 impl Backbone {
@@ -127,12 +152,14 @@ impl Backbone {
                         |a| ParamGroup::ids_from_module(a.clone()),
                     )),
             ],
+            Backbone::Whisper(m) => m.stages(),
         }
     }
 
-    /// Inputs → feature vectors. Image backbones take images, text backbones tokens; a
-    /// mismatch (a text checkpoint given images) is the caller's input error.
-    pub fn forward(&self, input: Input) -> Result<Tensor<2>> {
+    /// Inputs → feature vectors. Image backbones take images, text backbones tokens, speech
+    /// backbones speech (reading their tokens' embeddings from `head`, to which they are
+    /// tied); a mismatch (a text checkpoint given images) is the caller's input error.
+    pub fn forward(&self, input: Input, head: &Head) -> Result<Tensor<2>> {
         Ok(match (self, input) {
             (Backbone::Cnn(m), Input::Images(x)) => m.forward(x),
             (Backbone::ResNet(m), Input::Images(x)) => m.forward(x),
@@ -176,6 +203,25 @@ impl Backbone {
                 bail_input!("a sequence-to-sequence model takes sequence pairs")
             }
             (_, Input::Pairs { .. }) => bail_input!("this model does not take sequence pairs"),
+
+            (
+                Backbone::Whisper(m),
+                Input::Speech {
+                    audio,
+                    tokens,
+                    predict_at,
+                },
+            ) => {
+                let encoded = match audio {
+                    Audio::Mel(mel) => m.encode(mel),
+                    Audio::Encoded(encoded) => encoded,
+                };
+                let hidden = m.forward(encoded, tokens, head.table());
+                let [b, t, d] = hidden.dims();
+                hidden.reshape([b * t, d]).select(0, predict_at)
+            }
+            (Backbone::Whisper(_), _) => bail_input!("a speech model was given images or texts"),
+            (_, Input::Speech { .. }) => bail_input!("an image or text model was given speech"),
             (Backbone::Bert(_) | Backbone::Lstm(_), Input::Images(_)) => {
                 bail_input!("a text model was given images")
             }
@@ -201,6 +247,9 @@ pub enum Task {
     /// the model and the data, not chosen with `--task`).
     #[value(skip)]
     Seq2seq,
+    /// Speech recognition (speech models): the transcript, token by token (the head is the
+    /// decoder's vocabulary).
+    Transcribe,
 }
 
 /// The output layer: scores = features · W + b.
@@ -260,12 +309,16 @@ enum HeadKind {
     Tied,
     /// A recurrent classifier's: batch norm, then linear.
     Normalized,
+    /// A speech model's: its decoder's token table too (the decoder reads its embeddings
+    /// from the head), without bias, drawn as Whisper draws its embeddings.
+    Table,
 }
 
 impl HeadKind {
-    /// The head a model with `options` gets.
-    fn of(options: &ModelOptions) -> HeadKind {
+    /// The head `arch` with `options` gets.
+    fn of(arch: &ArchInfo, options: &ModelOptions) -> HeadKind {
         match &options.lstm {
+            _ if arch.is_speech() => HeadKind::Table,
             Some(c) if c.tie_weights => HeadKind::Tied,
             Some(_) => HeadKind::Normalized,
             None => HeadKind::Linear,
@@ -277,7 +330,13 @@ impl Head {
     /// A head drawn as PyTorch's `nn.Linear` is; tied: only its bias, at zero (fastai's
     /// `LinearDecoder`).
     fn new(features: usize, outputs: usize, kind: HeadKind, device: &Device) -> Head {
-        let linear = LinearConfig::new(features, outputs).init(device);
+        let linear = match kind {
+            HeadKind::Table => LinearConfig::new(features, outputs)
+                .with_bias(false)
+                .with_initializer(whisper::init()),
+            _ => LinearConfig::new(features, outputs),
+        }
+        .init(device);
         if kind == HeadKind::Tied {
             return Head {
                 norm: None,
@@ -313,6 +372,14 @@ impl Head {
         }
     }
 
+    /// A speech model's token table `[features, outputs]`, which its decoder embeds with.
+    pub fn table(&self) -> Tensor<2> {
+        self.weight
+            .as_ref()
+            .expect("a speech model's head has its token table")
+            .val()
+    }
+
     /// Outputs (classes, or tokens of a vocabulary).
     pub fn outputs(&self) -> usize {
         match (&self.weight, &self.bias) {
@@ -336,6 +403,7 @@ impl Task {
             Task::Lm => "next-token language modelling",
             Task::Classify => "classification",
             Task::Seq2seq => "sequence to sequence",
+            Task::Transcribe => "speech recognition",
         }
     }
 
@@ -373,7 +441,7 @@ impl Classifier {
             head: Head::new(
                 arch.features_for(options),
                 num_classes,
-                HeadKind::of(options),
+                HeadKind::of(arch, options),
                 &cpu,
             ),
         };
@@ -393,6 +461,7 @@ impl Classifier {
         cpu.seed(seed);
         let kind = match backbone {
             Backbone::Lstm(_) => HeadKind::Normalized,
+            Backbone::Whisper(_) => HeadKind::Table,
             _ => HeadKind::Linear,
         };
         let head = initialised(Head::new(features, num_classes, kind, &cpu)).fork(device);
@@ -426,7 +495,7 @@ impl Classifier {
 
     /// Inputs → features (timm's `forward_features`).
     pub fn forward_features(&self, x: Input) -> Result<Tensor<2>> {
-        self.backbone.forward(x)
+        self.backbone.forward(x, &self.head)
     }
 
     /// Features → class scores (timm's `forward_head`).
@@ -435,6 +504,12 @@ impl Classifier {
             Backbone::Lstm(m) => Some(m.tied_weight()),
             _ => None,
         })
+    }
+
+    /// Whether the head is also the backbone's token table (a speech model's): it has no
+    /// features of its own to train apart from the backbone.
+    pub fn head_is_tied(&self) -> bool {
+        matches!(self.backbone, Backbone::Whisper(_))
     }
 
     /// Inputs → class scores (logits).

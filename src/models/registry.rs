@@ -3,7 +3,7 @@
 use anyhow::Result;
 use burn::prelude::*;
 
-use super::{Backbone, ModelOptions, bert, cnn, inception, lstm, resnet, vgg};
+use super::{Backbone, ModelOptions, bert, cnn, inception, lstm, resnet, vgg, whisper};
 use crate::bail_input;
 
 /// What the registry knows about an architecture.
@@ -21,7 +21,7 @@ pub struct ArchInfo {
     pub backbone: fn(&ModelOptions, usize, &Device) -> Backbone,
 }
 
-/// Images or texts.
+/// Images, texts or speech.
 #[derive(Debug, Clone, Copy)]
 pub enum ArchKind {
     Image(ImageArch),
@@ -31,6 +31,8 @@ pub enum ArchKind {
     /// Sequence pairs (characters in, tokens out); the sizes travel in
     /// [`ModelOptions::seq2seq`].
     Pairs,
+    /// Speech (log-mel spectrograms) to text; the sizes travel in [`ModelOptions::whisper`].
+    Speech,
 }
 
 /// What an image architecture takes and gives.
@@ -71,12 +73,18 @@ impl ArchInfo {
         matches!(self.kind, ArchKind::Pairs)
     }
 
-    /// Channels, height and width of the model's input with these options; `None` for text.
+    /// Whether the model transcribes speech.
+    pub fn is_speech(&self) -> bool {
+        matches!(self.kind, ArchKind::Speech)
+    }
+
+    /// Channels, height and width of the model's input with these options; `None` for text,
+    /// sequence pairs and speech.
     pub fn input_for(&self, options: &ModelOptions) -> Option<[usize; 3]> {
         match self.kind {
             ArchKind::Image(image) if options.small_input => Some([image.input[0], 32, 32]),
             ArchKind::Image(image) => Some(image.input),
-            ArchKind::Text | ArchKind::Pairs => None,
+            ArchKind::Text | ArchKind::Pairs | ArchKind::Speech => None,
         }
     }
 
@@ -88,6 +96,7 @@ impl ArchInfo {
             (ArchKind::Text, None, Some(c)) => c.features(),
             (ArchKind::Text, None, None) => 0,
             (ArchKind::Pairs, _, _) => options.seq2seq.as_ref().map_or(0, |c| c.hidden),
+            (ArchKind::Speech, _, _) => options.whisper.as_ref().map_or(0, |c| c.d_model),
         }
     }
 
@@ -115,6 +124,17 @@ impl ArchInfo {
                 .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
         }
         if let Some(c) = &options.lstm {
+            c.check()
+                .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
+        }
+        if self.is_speech() != options.whisper.is_some() {
+            bail_input!(
+                "{}: the model options {} a Whisper config",
+                self.name,
+                if self.is_speech() { "lack" } else { "have" }
+            );
+        }
+        if let Some(c) = &options.whisper {
             c.check()
                 .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
         }
@@ -322,6 +342,17 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
         backbone: |o, _, d| {
             let config = o.seq2seq.as_ref().expect("checked by ArchInfo::check");
             Backbone::Seq2Seq(config.init(d))
+        },
+    },
+    ArchInfo {
+        name: "whisper",
+        summary: "OpenAI's Whisper speech recognizer (e.g. tiny.en: 37.8M params), Hugging Face layout",
+        kind: ArchKind::Speech,
+        stages: &["encoder", "decoder"],
+        torch_head: "proj_out",
+        backbone: |o, _, d| {
+            let config = o.whisper.as_ref().expect("checked by ArchInfo::check");
+            Backbone::Whisper(whisper::Whisper::new(config, d))
         },
     },
 ];

@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod g2p;
+pub mod speech;
 pub mod topics;
 pub mod vision;
 

@@ -63,6 +63,10 @@ pub struct EpochRecord {
     /// Steps skipped for a non-finite loss (`--skip-nonfinite`).
     #[serde(default)]
     pub skipped_steps: usize,
+    /// The task's own error rate on the validation examples, where it has one (speech: the
+    /// word error rate; see [`Examples::error_rate`]).
+    #[serde(default)]
+    pub val_error_rate: Option<f64>,
 }
 
 /// Examples trained on per second over a whole run. Every epoch sees the same examples, so
@@ -101,6 +105,8 @@ pub enum Score {
     Accuracy,
     /// Lowest loss (masked language modelling).
     Loss,
+    /// Lowest task error rate (speech: word error rate).
+    ErrorRate,
 }
 
 /// A run to train: the recipe, its phases, and how its weights are kept.
@@ -323,6 +329,10 @@ pub fn fit(
                 }
                 None => (None, None),
             };
+            let val_error_rate = match val {
+                Some(v) => v.error_rate(&model)?,
+                None => None,
+            };
             if !parallel::all_agree(weights_hash(&model)) {
                 anyhow::bail!(
                     "the processes' weights differ after epoch {epoch}: the job stops (is the \
@@ -341,6 +351,7 @@ pub fn fit(
                 seconds: started.elapsed().as_secs_f64(),
                 examples_per_second: progress.seen as f64 / train_seconds.max(1e-9),
                 skipped_steps: progress.skipped,
+                val_error_rate,
             };
             if progress.best.improves(plan.keep, epoch, &record) {
                 best = detached(&model);

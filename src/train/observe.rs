@@ -214,6 +214,10 @@ pub fn epoch_line(r: &EpochRecord, epochs: usize, noun: &str, perplexity: bool) 
     } else {
         format!("acc {:.4}", r.train_accuracy)
     };
+    let val = match r.val_error_rate {
+        Some(e) => format!("{val}  val_error_rate {e:.4}"),
+        None => val,
+    };
     let skipped = match r.skipped_steps {
         0 => String::new(),
         n => format!("  ({n} non-finite steps skipped)"),

@@ -17,13 +17,19 @@ pub fn freeze_for(model: Classifier, frozen: &Frozen, has_adapters: bool) -> Cla
     match frozen {
         Frozen::Lora { rank, alpha } => {
             let head = ParamGroup::ids_from_module(model.head.clone());
+            let tied = model.head_is_tied();
             let model = if has_adapters {
                 model
             } else {
                 lora(model, *rank, *alpha)
             };
-            // Everything but the adapters and the head is frozen.
-            model.unfreeze_group(head)
+            // Everything but the adapters and the head is frozen; a head that is also the
+            // backbone's token table (speech) stays as pretrained, as PEFT leaves embeddings.
+            if tied {
+                model
+            } else {
+                model.unfreeze_group(head)
+            }
         }
         Frozen::Nothing => model.unfreeze(),
         Frozen::Backbone => {
@@ -41,10 +47,11 @@ pub fn freeze_for(model: Classifier, frozen: &Frozen, has_adapters: bool) -> Cla
     }
 }
 
-/// `model` with LoRA adapters of `rank` on its attention query and value weights, and every
-/// other parameter frozen.
+/// `model` with LoRA adapters of `rank` on its attention query and value weights (BERT's
+/// `query`/`value`, Whisper's `q_proj`/`v_proj`), and every other parameter frozen.
 pub fn lora(model: Classifier, rank: usize, alpha: f64) -> Classifier {
-    let targets = ParamGroup::from_regex(r"\.(query|value)\.weight$").expect("a valid pattern");
+    let targets =
+        ParamGroup::from_regex(r"\.(query|value|q_proj|v_proj)\.weight$").expect("a valid pattern");
     model.apply_lora(Lora::new(rank, alpha).set_param_group(targets))
 }
 

@@ -185,14 +185,18 @@ pub enum Strategy {
     /// fastai's fine_tune: `--freeze-epochs` with the backbone frozen, then everything, at half
     /// the rate, with the backbone at `--backbone-lr-mult` of the head's rate.
     FreezeThenUnfreeze,
-    /// LoRA (Hu et al. 2021; text models): the backbone frozen, low-rank adapters on its
-    /// attention query and value projections learn with the head, and are merged into the
-    /// weights when the checkpoint is saved.
+    /// LoRA (Hu et al. 2021; text and speech models): the backbone frozen, low-rank adapters
+    /// on its attention query and value projections learn with the head (unless the head is
+    /// a speech model's token table, which stays), and are merged into the weights when the
+    /// checkpoint is saved.
     Lora,
     /// ULMFiT's gradual unfreezing (Howard & Ruder 2018): the head alone for an epoch, then one
     /// backbone stage more each epoch, from the top, until everything learns. Combine with
     /// `--layer-decay` (ULMFiT: 1/2.6 ≈ 0.38) for its discriminative rates.
     GradualUnfreeze,
+    /// Encoder–decoder models (speech): the encoder frozen; the decoder and its output layer
+    /// learn.
+    DecoderOnly,
 }
 
 /// How to fine-tune: the strategy and its knobs.
@@ -379,6 +383,17 @@ impl FinetuneOptions {
                 }
                 phases
             }
+            Strategy::DecoderOnly => match stages.iter().position(|s| *s == "encoder") {
+                Some(i) => vec![Phase {
+                    name: "decoder".into(),
+                    frozen: Frozen::Stages(i),
+                    ..Phase::all(epochs)
+                }],
+                None => bail_input!(
+                    "--strategy decoder-only freezes an encoder; this model's stages are {}",
+                    stages.join(", ")
+                ),
+            },
             Strategy::LinearProbe => vec![head(epochs)],
             Strategy::FreezeThenUnfreeze => {
                 if self.freeze_epochs >= epochs {

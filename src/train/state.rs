@@ -16,7 +16,7 @@ use crate::fs::write_atomic;
 use crate::models::Classifier;
 use crate::{bail_input, input_error};
 
-const MAGIC: &[u8; 16] = b"PRETUNE-STATE-4\n";
+const MAGIC: &[u8; 16] = b"PRETUNE-STATE-5\n";
 
 /// How far a run has got. (Encoded with bincode: the field order is the file's layout; add
 /// fields at the end only, and bump `MAGIC` when the layout changes.)
@@ -43,7 +43,8 @@ pub struct Progress {
     pub stopped: bool,
 }
 
-/// The kept epoch and its validation score (accuracy, or minus the loss), as a run goes.
+/// The kept epoch and its validation score (accuracy, or minus the loss or error rate), as a
+/// run goes.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Best {
     pub epoch: usize,
@@ -58,6 +59,7 @@ impl Best {
             Keep::Last => None,
             Keep::Best(Score::Accuracy) => record.val_accuracy,
             Keep::Best(Score::Loss) => record.val_loss.map(|l| -l),
+            Keep::Best(Score::ErrorRate) => record.val_error_rate.map(|e| -e),
         };
         let better = match (score, self.score) {
             _ if keep == Keep::Last => true,
@@ -218,6 +220,7 @@ mod tests {
             seconds: 1.0,
             examples_per_second: 1.0,
             skipped_steps: 0,
+            val_error_rate: None,
         }
     }
 
