@@ -121,12 +121,17 @@ pub struct ModelArgs {
     /// (3x3 first conv at stride 1, no max-pool).
     #[arg(long)]
     pub small_input: bool,
+    /// Square inputs of N×N pixels instead of the architecture's own (224 for most): images
+    /// are resized to it, and a ViT's position embeddings are resampled for its patch grid.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub image_size: Option<u16>,
 }
 
 impl ModelArgs {
     pub fn options(&self) -> ModelOptions {
         ModelOptions {
             small_input: self.small_input,
+            image_size: self.image_size.map(usize::from),
             ..Default::default()
         }
     }

@@ -41,7 +41,7 @@ pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
     let (all, skipped) = data::load_dataset(
         &args.data,
         args.split,
-        ckpt.meta.input.dims(),
+        ckpt.meta.input.shape(),
         args.skip_bad_images,
         &args.columns,
     )?;

@@ -58,7 +58,7 @@ pub fn run(args: LrFindArgs, device: &Device) -> Result<()> {
             } else {
                 RunKind::Images
             });
-            let sets = args.data.load(p.meta.input.dims(), recipe.seed)?;
+            let sets = args.data.load(p.meta.input.shape(), recipe.seed)?;
             let classes = sets.train.class_names().len();
             let model = p.load_backbone(classes, recipe.seed, device)?.0;
             (

@@ -10,8 +10,10 @@ use burn::prelude::Device;
 use clap::Args;
 use pretune::checkpoint::{self, Lineage, Meta, Run};
 use pretune::data::TrainingData;
-use pretune::data::{DataSpec, InputSpec, ModelInput, Normalization, TextInput, TextTokenizer};
-use pretune::models::{self, ArchInfo, Classifier, ModelOptions, Task, bert};
+use pretune::data::{
+    DataSpec, ImageShape, InputSpec, ModelInput, Normalization, TextInput, TextTokenizer,
+};
+use pretune::models::{self, ArchInfo, ArchKind, Classifier, ModelOptions, Task, bert};
 use pretune::train::observe::{Display, Interrupt, MetricsLog, ResumeSaver};
 use pretune::train::{
     self, FinetuneOptions, Frozen, Interrupted, Keep, Observer, Phase, Plan, RunKind, Score,
@@ -129,6 +131,10 @@ pub struct FinetuneArgs {
     /// Run the frozen backbone on every batch instead of caching its features once.
     #[arg(long)]
     pub no_feature_cache: bool,
+    /// Fine-tune on square N×N inputs instead of the checkpoint's (a ViT's position embeddings
+    /// are resampled for the new patch grid).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub image_size: Option<u16>,
     #[command(flatten)]
     pub saving: SaveArgs,
 }
@@ -225,7 +231,15 @@ impl FreshPlan<'_> {
                 (sets, input, Some(tokenizer))
             }
             Some([channels, height, width]) => {
-                let sets = data.load(Some([channels, height, width]), seed)?;
+                let interpolation = match self.arch.kind {
+                    ArchKind::Image(image) => image.interpolation,
+                    ArchKind::Text => Default::default(),
+                };
+                let shape = ImageShape {
+                    dims: [channels, height, width],
+                    interpolation,
+                };
+                let sets = data.load(Some(shape), seed)?;
                 let normalization =
                     Normalization::of(sets.train.images().expect("image data was asked for"));
                 let input = ModelInput::Image(InputSpec {
@@ -233,6 +247,7 @@ impl FreshPlan<'_> {
                     height,
                     width,
                     normalization,
+                    interpolation,
                 });
                 (sets, input, None)
             }
@@ -345,12 +360,26 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
             parent.arch.name
         );
     }
-    // The backbone learned on inputs prepared the parent's way; keep feeding it that way.
-    let input = parent.meta.input.clone();
+    // The backbone learned on inputs prepared the parent's way; keep feeding it that way, at
+    // another size if asked.
+    let mut options = parent.backbone_options();
+    let mut input = parent.meta.input.clone();
+    if let Some(size) = args.image_size.map(usize::from) {
+        options.image_size = Some(size);
+        parent.arch.check(&options)?;
+        match &mut input {
+            ModelInput::Image(spec) => (spec.height, spec.width) = (size, size),
+            ModelInput::Text(_) => bail_input!("--image-size: {} reads texts", parent.arch.name),
+        }
+    }
     let data = args.data.with_absolute_path();
-    let sets = data.load(input.dims(), recipe.seed)?;
+    let sets = data.load(input.shape(), recipe.seed)?;
     let num_classes = classes(&sets, &data)?;
     let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;
+    let model = match options.image_size {
+        Some(size) => model.resized(size),
+        None => model,
+    };
     println!(
         "finetune {} from {}: loaded {} backbone tensors ({} params); new head {}x{num_classes} for {num_classes} classes",
         parent.arch.name,
@@ -373,7 +402,7 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         stage: "finetune",
         task: Task::Classify,
         arch: parent.arch,
-        model_options: parent.backbone_options(),
+        model_options: options,
         input,
         data: &data,
         sets: &sets,
@@ -438,7 +467,7 @@ pub fn resume(args: ResumeArgs, device: &Device) -> Result<()> {
         );
     };
     // The absolute path recorded at the start: resuming works from any directory.
-    let sets = data.spec.load(run.meta.input.dims(), recipe.seed)?;
+    let sets = data.spec.load(run.meta.input.shape(), recipe.seed)?;
     if sets.train.class_names() != run.meta.class_names || sets.train.len() != data.train_examples {
         bail_input!(
             "{}: the data changed since the run started (classes or example count differ)",

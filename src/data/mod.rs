@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 pub use augment::Augment;
-pub use examples::{Batch, Examples, InputSpec, ModelInput, TextInput, Training};
+pub use examples::{Batch, Examples, ImageShape, InputSpec, ModelInput, TextInput, Training};
 pub use images::{ImageSet, Normalization};
 pub use tokenizer::TextTokenizer;
 
@@ -228,7 +228,7 @@ impl DataSpec {
 
     /// Load the `split` half of the data as the model takes it: images of `input`'s shape, or
     /// texts (`input` is `None`). Returns the examples and how many unreadable images were skipped.
-    pub fn load_split(&self, split: Split, input: Option<[usize; 3]>) -> Result<(Dataset, usize)> {
+    pub fn load_split(&self, split: Split, input: Option<ImageShape>) -> Result<(Dataset, usize)> {
         load_dataset(
             self.path(),
             split,
@@ -240,7 +240,7 @@ impl DataSpec {
 
     /// Load the training split, keep the chosen classes, and draw the training and validation
     /// examples (see [`split::draw`]).
-    pub fn load(&self, input: Option<[usize; 3]>, seed: u64) -> Result<TrainingData> {
+    pub fn load(&self, input: Option<ImageShape>, seed: u64) -> Result<TrainingData> {
         let (all, skipped) = self.load_split(Split::Train, input)?;
         let chosen = classes::parse_classes(&self.classes, all.class_names())?;
         let set = all.restrict_to(&chosen);
@@ -293,10 +293,11 @@ impl TrainingData {
 pub fn load(
     path: &Path,
     split: Split,
-    input: [usize; 3],
+    input: impl Into<ImageShape>,
     skip_bad_images: bool,
 ) -> Result<(ImageSet, usize)> {
-    let [channels, height, width] = input;
+    let input = input.into();
+    let [channels, height, width] = input.dims;
     let (set, skipped) = if path.is_dir() {
         if idx::idx_dir_holds(path, split) {
             (idx::load_idx_dir(path, split)?, 0)
@@ -314,7 +315,8 @@ pub fn load(
             path.display()
         );
     };
-    Ok((set.with_channels(channels).resized(height, width), skipped))
+    let set = set.with_channels(channels);
+    Ok((set.resized(height, width, input.interpolation), skipped))
 }
 
 /// Load the `split` half of a dataset as the model takes it: images of `input`'s shape, or texts
@@ -322,7 +324,7 @@ pub fn load(
 pub fn load_dataset(
     path: &Path,
     split: Split,
-    input: Option<[usize; 3]>,
+    input: Option<ImageShape>,
     skip_bad_images: bool,
     columns: &texts::Columns,
 ) -> Result<(Dataset, usize)> {

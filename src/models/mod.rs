@@ -9,13 +9,17 @@
 
 pub mod bert;
 pub mod cnn;
+pub mod convnext;
+pub mod efficientnet;
 pub mod inception;
 mod layers;
+mod named;
 pub mod registry;
 pub mod resnet;
 pub mod vgg;
+pub mod vit;
 
-pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, arch};
+pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, Interpolation, Sizes, arch};
 
 use anyhow::Result;
 use burn::module::ParamGroup;
@@ -36,6 +40,10 @@ pub struct ModelOptions {
     /// weights have one).
     #[serde(default)]
     pub aux_logits: bool,
+    /// Square inputs of this side instead of the architecture's own (`--image-size`): the data
+    /// is resized to it; a ViT's position embeddings are resampled for its patch grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
     /// Text models: the sizes of the BERT encoder (its vocabulary is the checkpoint's tokenizer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bert: Option<bert::BertConfig>,
@@ -67,6 +75,9 @@ pub enum Backbone {
     ResNet(resnet::ResNet),
     Vgg(vgg::Vgg),
     Inception(inception::Inception3),
+    EfficientNet(efficientnet::EfficientNet),
+    Vit(vit::VisionTransformer),
+    ConvNext(convnext::ConvNext),
     Bert(bert::Bert),
 }
 
@@ -83,7 +94,19 @@ impl Backbone {
             Backbone::ResNet(m) => m.stages(),
             Backbone::Vgg(m) => m.stages(),
             Backbone::Inception(m) => m.stages(),
+            Backbone::EfficientNet(m) => m.stages(),
+            Backbone::Vit(m) => m.stages(),
+            Backbone::ConvNext(m) => m.stages(),
             Backbone::Bert(m) => m.stages(),
+        }
+    }
+
+    /// The same backbone for square inputs of `image_size`: a ViT resamples its position
+    /// embeddings; convolutional backbones take any size as they are.
+    pub fn resized(self, image_size: usize) -> Self {
+        match self {
+            Backbone::Vit(m) => Backbone::Vit(m.resized(image_size)),
+            other => other,
         }
     }
 
@@ -95,6 +118,9 @@ impl Backbone {
             (Backbone::ResNet(m), Input::Images(x)) => m.forward(x),
             (Backbone::Vgg(m), Input::Images(x)) => m.forward(x),
             (Backbone::Inception(m), Input::Images(x)) => m.forward(x),
+            (Backbone::EfficientNet(m), Input::Images(x)) => m.forward(x),
+            (Backbone::Vit(m), Input::Images(x)) => m.forward(x),
+            (Backbone::ConvNext(m), Input::Images(x)) => m.forward(x),
             (
                 Backbone::Bert(m),
                 Input::Tokens {
@@ -163,6 +189,14 @@ impl Classifier {
         let [features, _] = self.head.weight.dims();
         let head = initialised(LinearConfig::new(features, num_classes).init(&cpu)).fork(&device);
         Classifier { head, ..self }
+    }
+
+    /// The same model for square inputs of `image_size` (see [`Backbone::resized`]).
+    pub fn resized(self, image_size: usize) -> Self {
+        Classifier {
+            backbone: self.backbone.resized(image_size),
+            ..self
+        }
     }
 
     /// Inputs → features (timm's `forward_features`).
