@@ -90,6 +90,7 @@ fn meta_for(set: &ImageSet, norm: Normalization, recipe: &Recipe) -> Meta {
             height: 28,
             width: 28,
             normalization: norm,
+            interpolation: Default::default(),
         }),
         data: &spec,
         sets: &sets,

@@ -9,7 +9,8 @@ loaded back with load_state_dict(strict=True) and compared tensor by tensor.
 
     /opt/torch-venv/bin/python bench/parity/torchvision_parity.py [ARCH ...]
 
-Needs torch + torchvision (never part of pretune or its CI).
+Needs torch + torchvision (never part of pretune or its CI), and efficientnet-lite-pytorch for
+efficientnet_lite*.
 """
 import json, os, subprocess, sys, tempfile
 
@@ -40,6 +41,11 @@ class Net(nn.Module):
 def build(arch):
     if arch == "cnn":
         return Net(), (1, 28, 28)
+    if arch.startswith("efficientnet_lite"):
+        # pip install --no-deps efficientnet-lite-pytorch==0.1.0 (the package its weights load into)
+        from efficientnet_lite_pytorch import EfficientNet
+        size = {"0": 224, "1": 240, "2": 260}[arch[-1]]
+        return EfficientNet.from_name(arch.replace("_", "-")), (3, size, size)
     if arch == "inception_v3":
         m = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True, transform_input=False)
         return m, (3, 299, 299)
@@ -63,6 +69,13 @@ def check(arch, fmt):
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
+        # torchvision starts ViT's head and class token at 0, ConvNeXt's layer scale at 1e-6,
+        # LayerNorms at 1/0: constants that would hide layout mistakes.
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale"):
+                p.uniform_(0.2, 1.0)
+            elif float((p - p.mean()).abs().max()) < 1e-4:
+                p.copy_(round(p.mean().item()) + 0.2 * torch.randn(p.shape))
     model.eval()
     d = tempfile.mkdtemp()
     state = model.state_dict()

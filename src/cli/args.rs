@@ -126,6 +126,10 @@ pub struct ModelArgs {
     /// dot attention).
     #[arg(long)]
     pub attention: bool,
+    /// Square inputs of N×N pixels instead of the architecture's own (224 for most): images
+    /// are resized to it, and a ViT's position embeddings are resampled for its patch grid.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub image_size: Option<u16>,
 }
 
 impl ModelArgs {
@@ -137,6 +141,7 @@ impl ModelArgs {
                 attention: true,
                 ..Seq2SeqConfig::g2p(3, 4)
             }),
+            image_size: self.image_size.map(usize::from),
             ..Default::default()
         }
     }

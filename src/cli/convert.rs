@@ -19,8 +19,9 @@ use super::args::{ModelArgs, check_out, facts_table};
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Architecture the weights are for: resnet18/34/50/101/152, vgg11/16/19[_bn],
-    /// inception_v3, cnn (PyTorch's MNIST example `Net`: conv1, conv2, fc1, fc2), or g2p-gru
-    /// (g2p_en's grapheme-to-phoneme GRU).
+    /// inception_v3, vit_b_16, convnext_tiny (torchvision), efficientnet_lite0/1/2
+    /// (efficientnet_lite_pytorch), cnn (PyTorch's MNIST example `Net`: conv1, conv2, fc1,
+    /// fc2), or g2p-gru (g2p_en's grapheme-to-phoneme GRU).
     #[arg(long)]
     pub arch: String,
     /// PyTorch weights: safetensors (F32, F16 or BF16) or a torch.save file (.pt/.pth, also
@@ -35,17 +36,17 @@ pub struct ImportArgs {
     /// Replace the checkpoint in --out if there is one.
     #[arg(long)]
     pub overwrite: bool,
-    /// Classes of the head: a count, comma-separated names, or a text file with one name per
-    /// line [default: the names `pretune export` saved in the file, else the file's
-    /// classifier, classes named 0..N-1]. A different count than the file's classifier gives a
-    /// new, untrained head.
+    /// Classes of the head: a count, comma-separated names, a text file with one name per
+    /// line, or `imagenet` (ImageNet-1k's 1000 names, for ImageNet weights) [default: the names
+    /// `pretune export` saved in the file, else the file's classifier, classes named 0..N-1].
+    /// A different count than the file's classifier gives a new, untrained head.
     #[arg(long)]
     pub classes: Option<String>,
     #[command(flatten)]
     pub layout: ModelArgs,
     /// Per-channel input mean the weights expect [default: what `pretune export` saved in the
-    /// file; else ImageNet's for torchvision models, 0.5 for inception_v3, MNIST's 0.1307 for
-    /// cnn].
+    /// file; else ImageNet's for torchvision models, 0.5 for inception_v3 and the
+    /// TensorFlow-ported efficientnet_lite*, MNIST's 0.1307 for cnn].
     #[arg(long, value_delimiter = ',', requires = "std")]
     pub mean: Option<Vec<f32>>,
     /// Per-channel input standard deviation the weights expect (with --mean).
@@ -103,6 +104,7 @@ pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
     let mut options = args.layout.options();
     if let Some(e) = &exported {
         options.small_input |= e.model_options.small_input;
+        options.image_size = options.image_size.or(e.model_options.image_size);
     }
     arch.check(&options)?;
     let names = match (&args.classes, &exported) {
@@ -124,6 +126,10 @@ pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
     let [channels, height, width] = arch
         .input_for(&imported.options)
         .expect("an image architecture");
+    let interpolation = match &exported {
+        Some(e) => e.interpolation,
+        None => image.interpolation,
+    };
     let normalization = match (args.mean, args.std, &exported) {
         (Some(mean), Some(std), _) => Normalization { mean, std },
         (_, _, Some(e)) => e.normalization.clone(),
@@ -140,6 +146,7 @@ pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
         height,
         width,
         normalization: normalization.clone(),
+        interpolation,
     });
     let mut meta = Meta::imported(arch, imported.options, class_names, input);
     checkpoint::save(&args.out, &imported.model, &mut meta, None)?;
@@ -166,8 +173,10 @@ pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
             (
                 "input",
                 format!(
-                    "{channels}x{height}x{width}, mean {:?}, std {:?}",
-                    normalization.mean, normalization.std
+                    "{channels}x{height}x{width}, mean {:?}, std {:?}, {} resize",
+                    normalization.mean,
+                    normalization.std,
+                    format!("{interpolation:?}").to_lowercase()
                 )
             ),
         ])
@@ -177,7 +186,9 @@ pub fn import(args: ImportArgs, device: &Device) -> Result<()> {
 
 /// `--classes`: a count, comma-separated names, or a file of names.
 fn class_names(spec: &str) -> Result<Vec<String>> {
-    let names: Vec<String> = if let Ok(n) = spec.parse::<usize>() {
+    let names: Vec<String> = if spec == "imagenet" {
+        pretune::data::classes::imagenet()
+    } else if let Ok(n) = spec.parse::<usize>() {
         if n > pretune::data::classes::MAX_CLASSES {
             bail_input!(
                 "--classes {n}: at most {} classes are supported",
@@ -210,6 +221,7 @@ pub fn export(args: ExportArgs, device: &Device) -> Result<()> {
         architecture: ckpt.arch.name.to_string(),
         class_names: ckpt.meta.class_names.clone(),
         normalization: input.normalization.clone(),
+        interpolation: input.interpolation,
         model_options: ckpt.meta.model_options.clone(),
     };
     let bytes = torch::export(ckpt.arch, &model, &exported)?;

@@ -98,7 +98,7 @@ pub fn run(args: PredictArgs, device: &Device) -> Result<()> {
             };
             for path in &args.inputs {
                 set.pixels
-                    .extend_from_slice(&folder::decode(path, input.dims())?);
+                    .extend_from_slice(&folder::decode(path, input.shape())?);
             }
             let probs = infer::probabilities(&model, &set.normalized(&input.normalization))?;
             let names = args.inputs.iter().map(|p| p.display().to_string());

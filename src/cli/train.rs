@@ -11,7 +11,9 @@ use clap::Args;
 use pretune::checkpoint::{self, Lineage, Meta, Run};
 use pretune::data::TrainingData;
 use pretune::data::pairs::Vocab;
-use pretune::data::{DataSpec, InputSpec, ModelInput, Normalization, TextInput, TextTokenizer};
+use pretune::data::{
+    DataSpec, ImageShape, InputSpec, ModelInput, Normalization, TextInput, TextTokenizer,
+};
 use pretune::data::{PairInput, Reads};
 use pretune::models::lstm::{self, LstmConfig};
 use pretune::models::seq2seq::Seq2SeqConfig;
@@ -134,6 +136,10 @@ pub struct FinetuneArgs {
     /// Run the frozen backbone on every batch instead of caching its features once.
     #[arg(long)]
     pub no_feature_cache: bool,
+    /// Fine-tune on square N×N inputs instead of the checkpoint's (a ViT's position embeddings
+    /// are resampled for the new patch grid).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub image_size: Option<u16>,
     #[command(flatten)]
     pub saving: SaveArgs,
 }
@@ -278,10 +284,15 @@ impl FreshPlan<'_> {
                 });
                 (sets, ModelInput::Pairs(input), None)
             }
-            ArchKind::Image(_) => {
+            ArchKind::Image(image) => {
                 let [channels, height, width] =
                     self.arch.input_for(&options).expect("an image model");
-                let sets = data.load(Reads::Images([channels, height, width]), seed)?;
+                let interpolation = image.interpolation;
+                let shape = ImageShape {
+                    dims: [channels, height, width],
+                    interpolation,
+                };
+                let sets = data.load(Reads::Images(shape), seed)?;
                 let normalization =
                     Normalization::of(sets.train.images().expect("image data was asked for"));
                 let input = ModelInput::Image(InputSpec {
@@ -289,6 +300,7 @@ impl FreshPlan<'_> {
                     height,
                     width,
                     normalization,
+                    interpolation,
                 });
                 (sets, input, None)
             }
@@ -419,9 +431,22 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
             parent.arch.name
         );
     }
-    // The backbone learned on inputs prepared the parent's way; keep feeding it that way.
+    // The backbone learned on inputs prepared the parent's way; keep feeding it that way, at
+    // another size if asked.
+    let mut parent_input = parent.meta.input.clone();
+    let image_size = args.image_size.map(usize::from);
+    if let Some(size) = image_size {
+        match &mut parent_input {
+            ModelInput::Image(spec) => (spec.height, spec.width) = (size, size),
+            _ => bail_input!("--image-size: {} does not read images", parent.arch.name),
+        }
+        parent.arch.check(&ModelOptions {
+            image_size,
+            ..parent.meta.model_options.clone()
+        })?;
+    }
     let data = args.data.with_absolute_path();
-    let sets = data.load(parent.meta.input.reads(), recipe.seed)?;
+    let sets = data.load(parent_input.reads(), recipe.seed)?;
     // A sequence model whose output vocabulary covers the new targets goes on as it is (its
     // decoder embedding and head included); otherwise the outputs are new.
     let same_outputs = match (&parent.meta.input, sets.train.pairs()) {
@@ -435,7 +460,7 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         }
         _ => None,
     };
-    let (input, num_classes, task) = match &parent.meta.input {
+    let (input, num_classes, task) = match &parent_input {
         ModelInput::Pairs(p) => {
             let target_vocab = match same_outputs {
                 Some(p) => p.target_vocab.clone(),
@@ -467,6 +492,10 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         parent.load_model(device)?
     } else {
         let (model, loaded) = parent.load_backbone(num_classes, recipe.seed, device)?;
+        let model = match image_size {
+            Some(size) => model.resized(size),
+            None => model,
+        };
         let what = match task {
             Task::Seq2seq => "output vocabulary (decoder embedding and head)",
             _ => "head",
@@ -497,7 +526,10 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         stage: "finetune",
         task,
         arch: parent.arch,
-        model_options: parent.backbone_options_for(num_classes),
+        model_options: ModelOptions {
+            image_size: image_size.or(parent.meta.model_options.image_size),
+            ..parent.backbone_options_for(num_classes)
+        },
         input,
         data: &data,
         sets: &sets,

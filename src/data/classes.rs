@@ -14,12 +14,21 @@ pub const MAX_CLASSES: usize = 100_000;
 pub fn read_names(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| input_error!("{}: cannot read as text: {e}", path.display()))?;
-    Ok(text
-        .lines()
+    Ok(names_of(&text))
+}
+
+/// ImageNet-1k's 1000 class names in index order (torchvision's list, which tells the two
+/// cranes apart): what `--classes imagenet` names the classes of ImageNet weights.
+pub fn imagenet() -> Vec<String> {
+    names_of(include_str!("../../assets/imagenet_classes.txt"))
+}
+
+fn names_of(text: &str) -> Vec<String> {
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(String::from)
-        .collect())
+        .collect()
 }
 
 /// For keeping only `classes` (indices among `num_classes`): the positions of the examples to

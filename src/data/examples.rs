@@ -16,21 +16,53 @@ use super::texts::TextSet;
 use super::tokenizer::Encoded;
 use super::{Augment, Dataset, ImageSet, Normalization, Reads, TextTokenizer};
 use crate::bail_input;
-use crate::models::{Classifier, Input, Task};
+use crate::models::{Classifier, Input, Interpolation, Task};
 
-/// Shape and normalisation of the images a model takes.
+/// Shape, scaling and normalisation of the images a model takes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InputSpec {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
     pub normalization: Normalization,
+    /// How image files of other sizes are resized (absent from checkpoints before it existed:
+    /// bilinear).
+    #[serde(default, skip_serializing_if = "Interpolation::is_default")]
+    pub interpolation: Interpolation,
 }
 
 impl InputSpec {
     /// Channels, height, width.
     pub fn dims(&self) -> [usize; 3] {
         [self.channels, self.height, self.width]
+    }
+
+    /// Channels, height, width and how files are scaled to them.
+    pub fn shape(&self) -> ImageShape {
+        ImageShape {
+            dims: self.dims(),
+            interpolation: self.interpolation,
+        }
+    }
+}
+
+/// The images a model reads before normalisation: channels, height, width, and how image
+/// files of other sizes are scaled to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageShape {
+    /// Channels, height, width.
+    pub dims: [usize; 3],
+    /// The filter that scales image files of other sizes.
+    pub interpolation: Interpolation,
+}
+
+/// Bilinear scaling, as before the choice existed.
+impl From<[usize; 3]> for ImageShape {
+    fn from(dims: [usize; 3]) -> Self {
+        ImageShape {
+            dims,
+            interpolation: Interpolation::default(),
+        }
     }
 }
 
@@ -71,7 +103,7 @@ impl ModelInput {
     /// What data to load for this model.
     pub fn reads(&self) -> Reads {
         match self {
-            ModelInput::Image(spec) => Reads::Images(spec.dims()),
+            ModelInput::Image(spec) => Reads::Images(spec.shape()),
             ModelInput::Text(_) => Reads::Texts,
             ModelInput::Pairs(_) => Reads::Pairs,
             ModelInput::Speech(_) => Reads::Speech,

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use image::imageops::FilterType;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::{ImageSet, Split};
+use super::images::filter;
+use super::{ImageSet, ImageShape, Split};
 use crate::{bail_input, input_error};
 
 /// File extensions read as images (case-insensitive).
@@ -18,13 +18,12 @@ const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 /// The centre crop keeps this fraction of the resized image's shorter side (timm's `crop_pct`).
 const CROP_FRACTION: f64 = 0.875;
 
-/// Read the `split` images of an image folder as `input` (channels, height, width) images: resized
-/// so the shorter side is `size / 0.875`, centre-cropped (images already of the target size are
-/// kept as they are). Returns the set and how many unreadable files were skipped.
+/// Read the `split` images of an image folder as `input` images (see [`decode`]). Returns the
+/// set and how many unreadable files were skipped.
 pub fn read(
     root: &Path,
     split: Split,
-    input: [usize; 3],
+    input: ImageShape,
     skip_bad: bool,
 ) -> Result<(ImageSet, usize)> {
     let (class_root, filter) = split_root(root, split)?;
@@ -73,7 +72,7 @@ pub fn read(
             None => skipped += 1,
         }
     }
-    let [channels, height, width] = input;
+    let [channels, height, width] = input.dims;
     Ok((
         ImageSet {
             channels,
@@ -149,9 +148,12 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Decode one image file into planar `input`-shaped bytes.
-pub fn decode(path: &Path, input: [usize; 3]) -> Result<Vec<u8>> {
-    let [channels, height, width] = input;
+/// Decode one image file into planar bytes of `input`'s shape, as torchvision's
+/// `Resize(size / 0.875)` + `CenterCrop(size)` on a PIL image do it: the shorter side scaled to
+/// `size / 0.875` and the longer one alike (rounded down), with `input`'s filter, then the
+/// centre cut out (its corner rounded half to even). Images of the target size are kept.
+pub fn decode(path: &Path, input: ImageShape) -> Result<Vec<u8>> {
+    let [channels, height, width] = input.dims;
     let img = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|e| input_error!("{}: cannot open: {e}", path.display()))?
@@ -166,16 +168,21 @@ pub fn decode(path: &Path, input: [usize; 3]) -> Result<Vec<u8>> {
     let img = if (h, w) == (height, width) {
         img
     } else {
-        let short = (height.max(width) as f64 / CROP_FRACTION).round();
-        let scale = short / h.min(w) as f64;
-        let rw = ((w as f64 * scale).round() as u32).max(width as u32);
-        let rh = ((h as f64 * scale).round() as u32).max(height as u32);
-        img.resize_exact(rw, rh, FilterType::Triangle).crop_imm(
-            (rw - width as u32) / 2,
-            (rh - height as u32) / 2,
-            width as u32,
-            height as u32,
-        )
+        let short = (height.max(width) as f64 / CROP_FRACTION).round() as usize;
+        let (rw, rh) = if w <= h {
+            (short, short * h / w)
+        } else {
+            (short * w / h, short)
+        };
+        let (rw, rh) = (rw.max(width), rh.max(height));
+        let corner = |extra: usize| (extra as f64 / 2.0).round_ties_even() as u32;
+        img.resize_exact(rw as u32, rh as u32, filter(input.interpolation))
+            .crop_imm(
+                corner(rw - width),
+                corner(rh - height),
+                width as u32,
+                height as u32,
+            )
     };
     Ok(match channels {
         1 => img.to_luma8().into_raw(),
@@ -209,8 +216,8 @@ mod tests {
             write(&root.join(format!("red/{i}.png")), [200, 0, 0], 40);
             write(&root.join(format!("blue/{i}.jpg")), [0, 0, 200], 20);
         }
-        let (train, skipped) = read(root, Split::Train, [3, 16, 16], false).unwrap();
-        let (test, _) = read(root, Split::Test, [3, 16, 16], false).unwrap();
+        let (train, skipped) = read(root, Split::Train, [3, 16, 16].into(), false).unwrap();
+        let (test, _) = read(root, Split::Test, [3, 16, 16].into(), false).unwrap();
         assert_eq!(train.class_names, ["blue", "red"]);
         assert_eq!((train.len() + test.len(), skipped), (40, 0));
         assert!(!test.is_empty() && test.len() < 20);
@@ -225,14 +232,14 @@ mod tests {
             .find(|r| !in_test_split(r))
             .unwrap();
         std::fs::write(root.join(&bad), b"not a png").unwrap();
-        let err = read(root, Split::Train, [3, 16, 16], false)
+        let err = read(root, Split::Train, [3, 16, 16].into(), false)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains(&bad) && err.contains("not a readable image"),
             "{err}"
         );
-        let (set, skipped) = read(root, Split::Train, [1, 16, 16], true).unwrap();
+        let (set, skipped) = read(root, Split::Train, [1, 16, 16].into(), true).unwrap();
         assert_eq!((set.len(), skipped, set.channels), (train.len(), 1, 1));
     }
 }

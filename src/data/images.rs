@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::classes;
+use crate::models::Interpolation;
 
 /// Images of one size with integer labels, kept as bytes (0–255) until batched. Each image is
 /// stored planar (channel after channel, as tensors want them): 1 channel for grayscale, 3 for RGB.
@@ -69,8 +70,8 @@ impl ImageSet {
         }
     }
 
-    /// The same images scaled to `height`×`width` (bilinear), or `self` when already that size.
-    pub fn resized(self, height: usize, width: usize) -> ImageSet {
+    /// The same images scaled to `height`×`width`, or `self` when already that size.
+    pub fn resized(self, height: usize, width: usize, interpolation: Interpolation) -> ImageSet {
         if (self.height, self.width) == (height, width) {
             return self;
         }
@@ -84,7 +85,7 @@ impl ImageSet {
                 &img,
                 width as u32,
                 height as u32,
-                image::imageops::FilterType::Triangle,
+                filter(interpolation),
             ));
         }
         ImageSet {
@@ -127,6 +128,15 @@ impl ImageSet {
             counts[l] += 1;
         }
         counts
+    }
+}
+
+/// The `image` crate's filter for `interpolation`: Catmull-Rom is PIL's bicubic (a = −0.5, the
+/// kernel widened when shrinking, as PIL and torchvision's `Resize` on PIL images do).
+pub fn filter(interpolation: Interpolation) -> image::imageops::FilterType {
+    match interpolation {
+        Interpolation::Bilinear => image::imageops::FilterType::Triangle,
+        Interpolation::Bicubic => image::imageops::FilterType::CatmullRom,
     }
 }
 

@@ -27,7 +27,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 pub use augment::Augment;
-pub use examples::{Batch, Examples, InputSpec, ModelInput, PairInput, TextInput, Training};
+pub use examples::{
+    Batch, Examples, ImageShape, InputSpec, ModelInput, PairInput, TextInput, Training,
+};
 pub use images::{ImageSet, Normalization};
 pub use speech::{SpeechInput, SpeechSet};
 pub use tokenizer::TextTokenizer;
@@ -96,8 +98,8 @@ pub struct DataSpec {
 /// What a model reads, which decides how its data is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reads {
-    /// Images of this many channels, rows and columns.
-    Images([usize; 3]),
+    /// Images of this many channels, rows and columns, scaled so.
+    Images(ImageShape),
     Texts,
     /// Sequence pairs.
     Pairs,
@@ -358,10 +360,11 @@ impl TrainingData {
 pub fn load(
     path: &Path,
     split: Split,
-    input: [usize; 3],
+    input: impl Into<ImageShape>,
     skip_bad_images: bool,
 ) -> Result<(ImageSet, usize)> {
-    let [channels, height, width] = input;
+    let input = input.into();
+    let [channels, height, width] = input.dims;
     let (set, skipped) = if path.is_dir() {
         if idx::idx_dir_holds(path, split) {
             (idx::load_idx_dir(path, split)?, 0)
@@ -379,7 +382,8 @@ pub fn load(
             path.display()
         );
     };
-    Ok((set.with_channels(channels).resized(height, width), skipped))
+    let set = set.with_channels(channels);
+    Ok((set.resized(height, width, input.interpolation), skipped))
 }
 
 /// Load the `split` half of a dataset as a model that `reads` so takes it, the file's columns
@@ -391,8 +395,8 @@ pub fn load_dataset(
     spec: &DataSpec,
 ) -> Result<(Dataset, usize)> {
     Ok(match reads {
-        Reads::Images(dims) => {
-            let (set, skipped) = load(path, split, dims, spec.skip_bad_images)?;
+        Reads::Images(shape) => {
+            let (set, skipped) = load(path, split, shape, spec.skip_bad_images)?;
             (Dataset::Images(set), skipped)
         }
         Reads::Texts if speech::holds(path) => {

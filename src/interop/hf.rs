@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::prelude::*;
-use burn::store::{ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use burn::store::{ModuleSnapshot, bridge};
 
 use super::torch;
 use crate::checkpoint::{self, Checkpoint, Meta};
@@ -75,14 +75,7 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
             bert::from_hf_name(&k).map(|name| bridge::from_data(data, name, None))
         })
         .collect();
-    let result = model.apply(
-        pack,
-        None,
-        Some(Box::new(
-            PyTorchToBurnAdapter.chain(crate::models::HeadLayout),
-        )),
-        true,
-    );
+    let result = model.apply(pack, None, Some(models::from_pytorch_layout()), true);
     if let Some(err) = result.errors.first() {
         bail_input!(
             "{}: {} (does {} describe these weights?)",

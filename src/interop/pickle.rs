@@ -331,4 +331,12 @@ mod tests {
         scan(ok, 1).unwrap();
         assert!(scan(b"\x80\x02ccollections\n", 1).is_err());
     }
+
+    /// Legacy `torch.save` files (EfficientNet-Lite's) end their state dict with a `BUILD`
+    /// that sets `_metadata` on the OrderedDict: pickle.dumps of such a dict passes.
+    #[test]
+    fn accepts_an_ordered_dict_built_with_metadata() {
+        let p = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00aq\x02K\x01s}q\x03X\t\x00\x00\x00_metadataq\x04h\x00)Rq\x05X\x00\x00\x00\x00q\x06}q\x07X\x07\x00\x00\x00versionq\x08K\x01sssb.";
+        scan(p, 1).unwrap();
+    }
 }

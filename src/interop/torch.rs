@@ -8,16 +8,14 @@ use std::path::Path;
 use anyhow::Result;
 use burn::prelude::*;
 use burn::store::pytorch_reader::PytorchReader;
-use burn::store::{
-    BurnToPyTorchAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge,
-};
+use burn::store::{BurnToPyTorchAdapter, ModuleAdapter, ModuleSnapshot, bridge};
 use burn::tensor::DType;
 
 use serde::{Deserialize, Serialize};
 
 use super::pickle;
 use crate::data::Normalization;
-use crate::models::{self, ArchInfo, Classifier, ModelOptions};
+use crate::models::{self, ArchInfo, ArchKind, Classifier, Interpolation, ModelOptions};
 use crate::{bail_input, input_error};
 
 /// Named float tensors as read from a PyTorch file, in PyTorch's names (sorted).
@@ -142,34 +140,78 @@ pub fn import(
         ),
     };
     let head_kept = file_classes == Some(num_classes);
+    // Position embeddings (a ViT's) fix the input size the weights were made for: the model is
+    // built for that size, then resampled to the one asked for (or kept at it).
+    let file_size = match arch.kind {
+        ArchKind::Image(image) => image.positions.and_then(|(name, patch)| {
+            let tokens = tensors.get(name)?.shape().get(1).copied()?;
+            let grid = ((tokens.saturating_sub(1)) as f64).sqrt().round() as usize;
+            (grid * grid + 1 == tokens).then_some(grid * patch)
+        }),
+        ArchKind::Text | ArchKind::Pairs | ArchKind::Speech => None,
+    };
+    let design = arch.input_for(&ModelOptions::default()).map(|[_, h, _]| h);
     let options = ModelOptions {
         aux_logits: head_kept
             && tensors
                 .keys()
                 .any(|k| models::from_torch_name(arch, k) == "backbone.AuxLogits.fc.weight"),
+        image_size: options
+            .image_size
+            .or(file_size.filter(|&s| Some(s) != design)),
         ..options
     };
     arch.check(&options)?;
-    let mut model = Classifier::new(arch, &options, num_classes, 0, device);
+    let built = ModelOptions {
+        image_size: file_size.or(options.image_size),
+        ..options.clone()
+    };
+    arch.check(&built)?;
+    let mut model = Classifier::new(arch, &built, num_classes, 0, device);
+    let (loaded, unused) = load_into(arch, &mut model, tensors, head_kept, file)?;
+    if let Some(size) = options
+        .image_size
+        .or(design)
+        .filter(|_| file_size.is_some())
+    {
+        model = model.resized(size);
+    }
+    Ok(Imported {
+        model,
+        options,
+        loaded,
+        unused,
+        head_kept,
+        file_classes,
+    })
+}
+
+/// Copy PyTorch `tensors` into `model`, an `arch` of any size (the head's too when
+/// `with_head`). Every tensor of the model but the head must be there, in its shape; returns
+/// how many were copied and the PyTorch names of those the model has no place for.
+pub fn load_into(
+    arch: &ArchInfo,
+    model: &mut Classifier,
+    tensors: TorchTensors,
+    with_head: bool,
+    file: &Path,
+) -> Result<(usize, Vec<String>)> {
+    let shown = file.display();
+    let aux_logits = matches!(&model.backbone, models::Backbone::Inception(m) if m.has_aux());
     let mut pack = Vec::new();
     let mut unused = Vec::new();
     for (name, data) in tensors {
         let ours = models::from_torch_name(arch, &name);
-        if ours.starts_with("head.") && !head_kept {
+        if ours.starts_with("head.") && !with_head {
             continue;
         }
-        if !options.aux_logits && ours.starts_with("backbone.AuxLogits.") {
+        if !aux_logits && ours.starts_with("backbone.AuxLogits.") {
             unused.push(name);
             continue;
         }
         pack.push(bridge::from_data(data, ours, None));
     }
-    let result = model.apply(
-        pack,
-        None,
-        Some(Box::new(PyTorchToBurnAdapter.chain(models::HeadLayout))),
-        true,
-    );
+    let result = model.apply(pack, None, Some(models::from_pytorch_layout()), true);
     if let Some(err) = result.errors.first() {
         bail_input!(
             "{shown}: {}",
@@ -180,7 +222,7 @@ pub fn import(
         .missing
         .iter()
         .map(|(p, _)| models::to_torch_name(arch, p))
-        .filter(|p| head_kept || !p.starts_with(arch.torch_head))
+        .filter(|p| with_head || !p.starts_with(arch.torch_head))
         .collect();
     if !missing.is_empty() {
         bail_input!(
@@ -192,14 +234,7 @@ pub fn import(
         );
     }
     unused.extend(result.unused.iter().map(|p| models::to_torch_name(arch, p)));
-    Ok(Imported {
-        model,
-        options,
-        loaded: result.applied.len(),
-        unused,
-        head_kept,
-        file_classes,
-    })
+    Ok((result.applied.len(), unused))
 }
 
 /// `model`'s tensors in PyTorch's names and layouts (not yet read out).
@@ -236,6 +271,9 @@ pub struct Exported {
     pub architecture: String,
     pub class_names: Vec<String>,
     pub normalization: Normalization,
+    /// How image files are scaled for the model (absent from files exported before it: bilinear).
+    #[serde(default)]
+    pub interpolation: Interpolation,
     pub model_options: ModelOptions,
 }
 

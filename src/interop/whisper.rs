@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use burn::store::{ModuleSnapshot, bridge};
 use serde_json::Value;
 
 use super::ct2::{self, Ct2Model};
@@ -144,7 +144,7 @@ fn build(
         .into_iter()
         .map(|(name, data)| bridge::from_data(data, name, None))
         .collect();
-    let result = model.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    let result = model.apply(pack, None, Some(models::from_pytorch_layout()), true);
     let shown = dir.display();
     if let Some(err) = result.errors.first() {
         bail_input!("{shown}: {}", models::load_error(err, hf_name, true));

@@ -1,17 +1,20 @@
 //! Our own CPU kernels for the layers where Burn's flex backend loses most time to PyTorch:
-//! convolution (NCHW im2col + gemm per image, bias folded into the gemm), max-pooling (argmax
+//! convolution (NCHW im2col + gemm per image, bias folded into the gemm), depthwise convolution
+//! (direct, per channel plane, any zero padding), max-pooling (argmax
 //! kept for a scatter backward), dropout (a hashed mask, regenerated for the backward), GELU
 //! (vectorised erf and exp) and softmax (one pass per row instead of five tensors).
 //!
 //! They are registered through Burn's backend extension (`#[backend_extension]`) for flex, with
 //! hand-written backward steps for flex under autodiff. Models call the functions below instead
 //! of the layers' `forward`; on any other backend, and for configurations the kernels do not
-//! cover (groups, dilation, asymmetric or `Same` padding, ceil mode, other dtypes, softmax over
-//! another dimension), those run Burn's own implementation.
+//! cover (groups other than 1 or one per channel, dilation, asymmetric padding outside depthwise
+//! convolutions, ceil mode, other dtypes, softmax over another dimension), those run Burn's own
+//! implementation.
 //!
 //! `PRETUNE_BURN_KERNELS=1` in the environment turns them off, for comparisons.
 
 mod conv;
+mod depthwise;
 mod dropout;
 mod gelu;
 mod pool;
@@ -34,6 +37,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 
 use conv::{ConvBackward, conv_shape};
+use depthwise::{DepthwiseBackward, depthwise_shape};
 use dropout::DropoutBackward;
 use pool::{PoolBackward, pool_shape};
 
@@ -46,6 +50,16 @@ pub trait CpuKernels: Backend {
         bias: FloatTensor<Self>,
         stride: [usize; 2],
         padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// Depthwise `conv2d(x, weight) + bias` for NCHW `x` (one group per channel, `weight`
+    /// `[channels, 1, kh, kw]`), no dilation, zero padding `[top, left, bottom, right]`.
+    fn depthwise_conv2d_nchw(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 4],
     ) -> FloatTensor<Self>;
 
     /// Max-pooling of NCHW `x`, no dilation, symmetric padding, output size rounded down.
@@ -67,30 +81,64 @@ pub trait CpuKernels: Backend {
     fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// `conv.forward(x)`, through our kernel where it applies.
+/// `conv.forward(x)`, through our kernels where they apply: one group (symmetric padding), or
+/// one group per channel (depthwise, any padding, `Same` included).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let padding = symmetric(&conv.padding);
+    let [_, channels, height, width] = x.dims();
+    let [top, left, bottom, right] = padding_of(conv, [height, width]);
     let weight = conv.weight.val();
-    match padding {
-        Some(padding)
-            if conv.groups == 1
-                && conv.dilation == [1, 1]
-                && weight.dtype() == DType::F32
-                && applies(&x) =>
-        {
-            let bias = match &conv.bias {
-                Some(b) => b.val(),
-                None => Tensor::zeros([weight.dims()[0]], &x.device()),
+    let [out_channels, group_channels, kh, kw] = weight.dims();
+    if conv.dilation != [1, 1]
+        || weight.dtype() != DType::F32
+        || !applies(&x)
+        || height + top + bottom < kh
+        || width + left + right < kw
+    {
+        return conv.forward(x);
+    }
+    let depthwise = conv.groups == channels && group_channels == 1 && out_channels == channels;
+    let plain = conv.groups == 1 && top == bottom && left == right;
+    if !(depthwise || plain) {
+        return conv.forward(x);
+    }
+    let bias = match &conv.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([out_channels], &x.device()),
+    };
+    let (x, weight, bias) = (
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    );
+    Tensor::from_dispatch(if depthwise {
+        <Dispatch as CpuKernels>::depthwise_conv2d_nchw(
+            x,
+            weight,
+            bias,
+            conv.stride,
+            [top, left, bottom, right],
+        )
+    } else {
+        <Dispatch as CpuKernels>::conv2d_nchw(x, weight, bias, conv.stride, [top, left])
+    })
+}
+
+/// `conv`'s zero padding `[top, left, bottom, right]` for an input of `size`. `Same` is
+/// TensorFlow's (and Burn's): the output is `ceil(size / stride)`, the odd pixel of padding
+/// goes after.
+fn padding_of(conv: &Conv2d, size: [usize; 2]) -> [usize; 4] {
+    match conv.padding {
+        PaddingConfig2d::Valid => [0; 4],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, left, bottom, right],
+        PaddingConfig2d::Same => {
+            let pad = |i: usize| {
+                let (k, s) = (conv.kernel_size[i], conv.stride[i]);
+                let total = ((size[i].div_ceil(s).max(1) - 1) * s + k).saturating_sub(size[i]);
+                (total / 2, total - total / 2)
             };
-            Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_nchw(
-                x.into_dispatch(),
-                weight.into_dispatch(),
-                bias.into_dispatch(),
-                conv.stride,
-                padding,
-            ))
+            let ((top, bottom), (left, right)) = (pad(0), pad(1));
+            [top, left, bottom, right]
         }
-        _ => conv.forward(x),
     }
 }
 
@@ -266,6 +314,20 @@ impl CpuKernels for Flex {
         tensor(out, [s.batch, s.out_channels, oh, ow])
     }
 
+    fn depthwise_conv2d_nchw(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        stride: [usize; 2],
+        padding: [usize; 4],
+    ) -> FlexTensor {
+        let s = depthwise_shape(&x, &weight, stride, padding);
+        let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+        let out = depthwise::forward(&s, values(&x), values(&weight), values(&bias));
+        let [oh, ow] = s.out();
+        tensor(out, [s.batch, s.channels, oh, ow])
+    }
+
     fn max_pool2d_nchw(
         x: FlexTensor,
         kernel: [usize; 2],
@@ -394,6 +456,37 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 prep.finish((x, weight, s), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d_nchw(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                stride,
+                padding,
+            )),
+        }
+    }
+
+    fn depthwise_conv2d_nchw(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 4],
+    ) -> FloatTensor<Self> {
+        match DepthwiseBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.primitive().clone());
+                let weight = contiguous(weight.primitive().clone());
+                let s = depthwise_shape(&x, &weight, stride, padding);
+                let b = bias.into_primitive();
+                let out =
+                    Flex::depthwise_conv2d_nchw(x.clone(), weight.clone(), b, stride, padding);
+                prep.finish((x, weight, s), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::depthwise_conv2d_nchw(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),

@@ -99,6 +99,77 @@ fn conv_matches_burns_layer_forward_and_backward() {
     }
 }
 
+/// Depthwise convolutions (groups = channels) against Burn's grouped convolution: TF-"SAME"
+/// padding at stride 2 on an even size (0/1 and 1/2 pads), on an odd size, asymmetric explicit
+/// padding, with and without bias; output, input, weight and bias gradients.
+#[test]
+fn depthwise_matches_burns_grouped_conv_forward_and_backward() {
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let configs = [
+        (6, [3, 3], [2, 2], PaddingConfig2d::Same, false, 12),
+        (5, [5, 5], [2, 2], PaddingConfig2d::Same, true, 12),
+        (4, [5, 5], [2, 2], PaddingConfig2d::Same, false, 13),
+        (3, [3, 3], [1, 1], PaddingConfig2d::Same, true, 9),
+        (
+            4,
+            [7, 7],
+            [1, 1],
+            PaddingConfig2d::Explicit(3, 3, 3, 3),
+            true,
+            8,
+        ),
+        (
+            3,
+            [3, 5],
+            [1, 2],
+            PaddingConfig2d::Explicit(0, 2, 2, 1),
+            true,
+            10,
+        ),
+    ];
+    for (channels, kernel, stride, padding, bias, size) in configs {
+        let conv = Conv2dConfig::new([channels, channels], kernel)
+            .with_groups(channels)
+            .with_stride(stride)
+            .with_padding(padding.clone())
+            .with_bias(bias)
+            .init(&device);
+        let x = Tensor::<4>::random(
+            [3, channels, size, size + 1],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let run = |ours: bool| {
+            let x = x.clone().detach().require_grad();
+            let y = if ours {
+                conv2d(&conv, x.clone())
+            } else {
+                conv.forward(x.clone())
+            };
+            let grads = (y.clone() * weights(y.dims(), &device)).sum().backward();
+            let grad_b = conv
+                .bias
+                .as_ref()
+                .map(|b| b.grad(&grads).unwrap().reshape([1, 1, 1, -1]));
+            (
+                y.inner(),
+                x.grad(&grads).unwrap(),
+                conv.weight.grad(&grads).unwrap(),
+                grad_b,
+            )
+        };
+        let (theirs, ours) = (run(false), run(true));
+        let case = format!("{channels} channels {kernel:?} stride {stride:?} {padding:?}");
+        close(&format!("{case} output"), ours.0, theirs.0);
+        close(&format!("{case} input gradient"), ours.1, theirs.1);
+        close(&format!("{case} weight gradient"), ours.2, theirs.2);
+        if let (Some(a), Some(b)) = (ours.3, theirs.3) {
+            close(&format!("{case} bias gradient"), a, b);
+        }
+    }
+}
+
 #[test]
 fn max_pool_matches_burns_layer_forward_and_backward() {
     let device = Device::flex().autodiff();
@@ -225,5 +296,15 @@ fn inference_path_matches_burns_layers() {
     let pool = MaxPool2dConfig::new([2, 2]).init();
     let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
     close("conv", conv2d(&conv, x.clone()), conv.forward(x.clone()));
+    let depthwise = Conv2dConfig::new([3, 3], [3, 3])
+        .with_groups(3)
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&device);
+    close(
+        "depthwise",
+        conv2d(&depthwise, x.clone()),
+        depthwise.forward(x.clone()),
+    );
     close("max-pool", max_pool2d(&pool, x.clone()), pool.forward(x));
 }

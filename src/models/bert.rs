@@ -311,15 +311,12 @@ impl Layer {
 
 impl SelfAttention {
     fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
-        let [b, t, h] = x.dims();
-        let d = h / self.heads;
-        let split = |y: Tensor<3>| y.reshape([b, t, self.heads, d]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt()) + bias;
-        let probs = kernels::dropout(&self.dropout, kernels::softmax(scores, 3));
-        probs.matmul(v).swap_dims(1, 2).reshape([b, t, h])
+        let qkv = [
+            self.query.forward(x.clone()),
+            self.key.forward(x.clone()),
+            self.value.forward(x),
+        ];
+        super::layers::attention(qkv, self.heads, Some(bias), &self.dropout)
     }
 }
 

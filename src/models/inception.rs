@@ -323,6 +323,11 @@ pub struct Inception3 {
 }
 
 impl Inception3 {
+    /// Whether the model carries the auxiliary classifier.
+    pub fn has_aux(&self) -> bool {
+        self.AuxLogits.is_some()
+    }
+
     /// `aux_classes`: build the auxiliary classifier for that many classes.
     pub fn new(aux_classes: Option<usize>, d: &Device) -> Self {
         Inception3 {

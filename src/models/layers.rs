@@ -8,7 +8,7 @@ use burn::module::ParamGroup;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Gelu, Initializer, Linear, LinearConfig,
     PaddingConfig2d, Relu,
 };
 use burn::prelude::*;
@@ -25,24 +25,77 @@ pub fn conv(
     bias: bool,
     device: &Device,
 ) -> Conv2d {
-    Conv2dConfig::new(channels, kernel)
-        .with_stride([stride, stride])
+    conv_config(channels, kernel, stride, bias)
         .with_padding(PaddingConfig2d::Explicit(
             padding[0], padding[1], padding[0], padding[1],
         ))
+        .init(device)
+}
+
+/// [`conv`]'s configuration without the padding, for other paddings and groups.
+pub fn conv_config(
+    channels: [usize; 2],
+    kernel: [usize; 2],
+    stride: usize,
+    bias: bool,
+) -> Conv2dConfig {
+    Conv2dConfig::new(channels, kernel)
+        .with_stride([stride, stride])
         .with_bias(bias)
         .with_initializer(Initializer::KaimingNormal {
             gain: std::f64::consts::SQRT_2,
             fan_out_only: true,
         })
-        .init(device)
 }
 
 /// `nn.BatchNorm2d(channels, eps=epsilon)` (momentum 0.1, as PyTorch).
 pub fn batch_norm(channels: usize, epsilon: f64, device: &Device) -> BatchNorm {
+    batch_norm_with(channels, epsilon, 0.1, device)
+}
+
+/// `nn.BatchNorm2d(channels, eps=epsilon, momentum=momentum)`.
+pub fn batch_norm_with(channels: usize, epsilon: f64, momentum: f64, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels)
         .with_epsilon(epsilon)
+        .with_momentum(momentum)
         .init(device)
+}
+
+/// Stochastic depth (timm's drop path, EfficientNet's drop-connect) of a residual branch `x`:
+/// while training, each example's branch is dropped with probability `layer.prob` and the kept
+/// ones scaled by `1 / (1 - prob)`; the identity in evaluation or when frozen. The mask comes
+/// from our dropout kernel on a ones tensor, so it follows the run's seed as dropout does.
+pub fn drop_path<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    let mut shape = [1; D];
+    shape[0] = x.dims()[0];
+    x * kernels::dropout(layer, Tensor::ones(shape, &device))
+}
+
+/// Scaled dot-product attention of `heads` heads over `[batch, tokens, width]` queries, keys
+/// and values (each head a contiguous slice of the width), with an additive `bias` on the
+/// scores (a padding mask) and dropout on the attention weights.
+pub fn attention(
+    [q, k, v]: [Tensor<3>; 3],
+    heads: usize,
+    bias: Option<Tensor<4>>,
+    dropout: &Dropout,
+) -> Tensor<3> {
+    let [b, t, h] = q.dims();
+    let d = h / heads;
+    let split = |y: Tensor<3>| y.reshape([b, t, heads, d]).swap_dims(1, 2);
+    let scores = split(q)
+        .matmul(split(k).swap_dims(2, 3))
+        .div_scalar((d as f64).sqrt());
+    let scores = match bias {
+        Some(bias) => scores + bias,
+        None => scores,
+    };
+    let probs = kernels::dropout(dropout, kernels::softmax(scores, 3));
+    probs.matmul(split(v)).swap_dims(1, 2).reshape([b, t, h])
 }
 
 /// `nn.MaxPool2d(kernel, stride, padding)`.
@@ -85,14 +138,16 @@ pub fn sequential(layers: &[Layer], x: Tensor<4>) -> Tensor<4> {
 pub enum Dense {
     Linear(Linear),
     Relu(Relu),
+    Gelu(Gelu),
     Dropout(Dropout),
 }
 
 impl Dense {
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Dense::Linear(m) => m.forward(x),
             Dense::Relu(m) => m.forward(x),
+            Dense::Gelu(_) => kernels::gelu(x),
             Dense::Dropout(m) => kernels::dropout(m, x),
         }
     }

@@ -9,17 +9,21 @@
 
 pub mod bert;
 pub mod cnn;
+pub mod convnext;
+pub mod efficientnet;
 pub mod inception;
 mod layers;
 pub mod lstm;
+mod named;
 pub mod registry;
 pub mod resnet;
 pub mod rnn;
 pub mod seq2seq;
 pub mod vgg;
+pub mod vit;
 pub mod whisper;
 
-pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, arch};
+pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, Interpolation, Sizes, arch};
 
 use anyhow::Result;
 use burn::module::{Param, ParamGroup};
@@ -43,6 +47,10 @@ pub struct ModelOptions {
     /// Sequence-to-sequence models: the sizes of the encoder–decoder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq2seq: Option<seq2seq::Seq2SeqConfig>,
+    /// Square inputs of this side instead of the architecture's own (`--image-size`): the data
+    /// is resized to it; a ViT's position embeddings are resampled for its patch grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
     /// Text models: the sizes of the BERT encoder (its vocabulary is the checkpoint's tokenizer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bert: Option<bert::BertConfig>,
@@ -121,6 +129,9 @@ pub enum Backbone {
     ResNet(resnet::ResNet),
     Vgg(vgg::Vgg),
     Inception(inception::Inception3),
+    EfficientNet(efficientnet::EfficientNet),
+    Vit(vit::VisionTransformer),
+    ConvNext(convnext::ConvNext),
     Bert(bert::Bert),
     Lstm(lstm::AwdLstm),
     Seq2Seq(seq2seq::Seq2Seq),
@@ -140,6 +151,9 @@ impl Backbone {
             Backbone::ResNet(m) => m.stages(),
             Backbone::Vgg(m) => m.stages(),
             Backbone::Inception(m) => m.stages(),
+            Backbone::EfficientNet(m) => m.stages(),
+            Backbone::Vit(m) => m.stages(),
+            Backbone::ConvNext(m) => m.stages(),
             Backbone::Bert(m) => m.stages(),
             Backbone::Lstm(m) => m.stages(),
             Backbone::Seq2Seq(m) => vec![
@@ -156,6 +170,15 @@ impl Backbone {
         }
     }
 
+    /// The same backbone for square inputs of `image_size`: a ViT resamples its position
+    /// embeddings; convolutional backbones take any size as they are.
+    pub fn resized(self, image_size: usize) -> Self {
+        match self {
+            Backbone::Vit(m) => Backbone::Vit(m.resized(image_size)),
+            other => other,
+        }
+    }
+
     /// Inputs → feature vectors. Image backbones take images, text backbones tokens, speech
     /// backbones speech (reading their tokens' embeddings from `head`, to which they are
     /// tied); a mismatch (a text checkpoint given images) is the caller's input error.
@@ -165,6 +188,9 @@ impl Backbone {
             (Backbone::ResNet(m), Input::Images(x)) => m.forward(x),
             (Backbone::Vgg(m), Input::Images(x)) => m.forward(x),
             (Backbone::Inception(m), Input::Images(x)) => m.forward(x),
+            (Backbone::EfficientNet(m), Input::Images(x)) => m.forward(x),
+            (Backbone::Vit(m), Input::Images(x)) => m.forward(x),
+            (Backbone::ConvNext(m), Input::Images(x)) => m.forward(x),
             (
                 Backbone::Bert(m),
                 Input::Tokens {
@@ -299,6 +325,12 @@ impl burn::store::ModuleAdapter for HeadLayout {
     fn clone_box(&self) -> Box<dyn burn::store::ModuleAdapter> {
         Box::new(*self)
     }
+}
+
+/// burn-store's adapter from PyTorch's layouts to Burn's, our head's included.
+pub fn from_pytorch_layout() -> Box<dyn burn::store::ModuleAdapter> {
+    use burn::store::ModuleAdapter;
+    Box::new(burn::store::PyTorchToBurnAdapter.chain(HeadLayout))
 }
 
 /// Which head a model gets.
@@ -491,6 +523,14 @@ impl Classifier {
         };
         let device = self.device();
         Self::with_new_head(self.backbone, features, num_classes, seed, &device)
+    }
+
+    /// The same model for square inputs of `image_size` (see [`Backbone::resized`]).
+    pub fn resized(self, image_size: usize) -> Self {
+        Classifier {
+            backbone: self.backbone.resized(image_size),
+            ..self
+        }
     }
 
     /// Inputs → features (timm's `forward_features`).

@@ -3,7 +3,12 @@
 use anyhow::Result;
 use burn::prelude::*;
 
-use super::{Backbone, ModelOptions, bert, cnn, inception, lstm, resnet, vgg, whisper};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Backbone, ModelOptions, bert, cnn, convnext, efficientnet, inception, lstm, resnet, vgg, vit,
+    whisper,
+};
 use crate::bail_input;
 
 /// What the registry knows about an architecture.
@@ -46,7 +51,47 @@ pub struct ImageArch {
     pub features: usize,
     /// Per-channel (mean, std) that imported PyTorch weights of this architecture expect.
     pub torch_normalization: ([f32; 3], [f32; 3]),
+    /// How image files are scaled for the weights the architecture is imported with.
+    pub interpolation: Interpolation,
+    /// Which other square sizes `--image-size` may choose; `None`: the input size is fixed.
+    pub sizes: Option<Sizes>,
+    /// Learned position embeddings on a grid of patches (a ViT's): their PyTorch tensor name
+    /// and the patch size, which say the input size a file of weights was made for.
+    pub positions: Option<(&'static str, usize)>,
 }
+
+/// How image files of another size are scaled to a model's input (the filter of the resize
+/// before the centre crop). Pretrained weights expect the one they were trained with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// torchvision's default.
+    #[default]
+    Bilinear,
+    /// PIL's bicubic, timm's default (TensorFlow-ported weights such as EfficientNet-Lite's).
+    Bicubic,
+}
+
+impl Interpolation {
+    /// Whether this is the default (left out of `pretune.json`).
+    pub fn is_default(&self) -> bool {
+        *self == Interpolation::default()
+    }
+}
+
+/// Square input sizes an architecture takes: at least `min`, a multiple of `step`.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// The smallest side.
+    pub min: usize,
+    /// Sides are multiples of this (a ViT's patch size).
+    pub step: usize,
+}
+
+/// The largest `--image-size`: bounds the memory a checkpoint can ask for.
+pub const MAX_IMAGE_SIZE: usize = 2048;
+/// Convolutional networks that end in a global pooling take any size from 32 up.
+const ANY_SIZE: Option<Sizes> = Some(Sizes { min: 32, step: 1 });
 
 /// torchvision's ImageNet statistics, which models imported from torchvision expect.
 pub const IMAGENET: ([f32; 3], [f32; 3]) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
@@ -82,6 +127,10 @@ impl ArchInfo {
     /// sequence pairs and speech.
     pub fn input_for(&self, options: &ModelOptions) -> Option<[usize; 3]> {
         match self.kind {
+            ArchKind::Image(image) if options.image_size.is_some() => {
+                let size = options.image_size.expect("just checked");
+                Some([image.input[0], size, size])
+            }
             ArchKind::Image(image) if options.small_input => Some([image.input[0], 32, 32]),
             ArchKind::Image(image) => Some(image.input),
             ArchKind::Text | ArchKind::Pairs | ArchKind::Speech => None,
@@ -156,6 +205,33 @@ impl ArchInfo {
         if options.aux_logits && self.name != "inception_v3" {
             bail_input!("{} has no auxiliary classifier", self.name);
         }
+        if let Some(size) = options.image_size {
+            let ArchKind::Image(image) = self.kind else {
+                bail_input!("--image-size: {} is a text model", self.name);
+            };
+            let Some(sizes) = image.sizes else {
+                bail_input!(
+                    "--image-size: {} takes only {}x{} inputs",
+                    self.name,
+                    image.input[1],
+                    image.input[2]
+                );
+            };
+            if options.small_input {
+                bail_input!("--image-size and --small-input: give one of them");
+            }
+            if size < sizes.min || size > MAX_IMAGE_SIZE || size % sizes.step != 0 {
+                bail_input!(
+                    "--image-size {size}: {} takes sizes from {} to {MAX_IMAGE_SIZE}{}",
+                    self.name,
+                    sizes.min,
+                    match sizes.step {
+                        1 => String::new(),
+                        n => format!(", multiples of {n}"),
+                    }
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -173,6 +249,9 @@ macro_rules! resnet {
                 small_input: true,
                 features: $depth.features(),
                 torch_normalization: IMAGENET,
+                interpolation: Interpolation::Bilinear,
+                sizes: ANY_SIZE,
+                positions: None,
             }),
             stages: RESNET_STAGES,
             torch_head: "fc",
@@ -191,10 +270,48 @@ macro_rules! vgg {
                 small_input: true,
                 features: vgg::FEATURES,
                 torch_normalization: IMAGENET,
+                interpolation: Interpolation::Bilinear,
+                sizes: ANY_SIZE,
+                positions: None,
             }),
             stages: VGG_STAGES,
             torch_head: "classifier.6",
             backbone: |_, _, d| Backbone::Vgg(vgg::Vgg::new($cfg, $bn, d)),
+        }
+    };
+}
+
+macro_rules! efficientnet {
+    ($name:literal, $variant:path, $size:literal, $summary:literal) => {
+        ArchInfo {
+            name: $name,
+            summary: $summary,
+            kind: ArchKind::Image(ImageArch {
+                input: [3, $size, $size],
+                small_input: false,
+                features: efficientnet::FEATURES,
+                // TensorFlow's (x - 127) / 128 on 0..255 pixels, as timm's configs say it;
+                // ImageNet's statistics change flower.jpg's top-1 from daisy to lampshade.
+                torch_normalization: ([0.5; 3], [0.5; 3]),
+                interpolation: Interpolation::Bicubic,
+                sizes: ANY_SIZE,
+                positions: None,
+            }),
+            stages: &[
+                "stem",
+                "stage1",
+                "stage2",
+                "stage3",
+                "stage4",
+                "stage5",
+                "stage6",
+                "stage7",
+                "conv_head",
+            ],
+            torch_head: "_fc",
+            backbone: |_, _, d| {
+                Backbone::EfficientNet(efficientnet::EfficientNet::new($variant, d))
+            },
         }
     };
 }
@@ -225,6 +342,9 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
             small_input: false,
             features: cnn::FEATURES,
             torch_normalization: MNIST,
+            interpolation: Interpolation::Bilinear,
+            sizes: None,
+            positions: None,
         }),
         stages: &["conv1", "conv2", "fc1"],
         torch_head: "fc2",
@@ -300,6 +420,9 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
             features: inception::FEATURES,
             // Its ImageNet weights were trained with transform_input: inputs scaled to [-1, 1].
             torch_normalization: ([0.5; 3], [0.5; 3]),
+            interpolation: Interpolation::Bilinear,
+            sizes: Some(Sizes { min: 75, step: 1 }),
+            positions: None,
         }),
         stages: &["stem", "mixed5", "mixed6", "mixed7"],
         torch_head: "fc",
@@ -308,6 +431,80 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
                 o.aux_logits.then_some(classes),
                 d,
             ))
+        },
+    },
+    efficientnet!(
+        "efficientnet_lite0",
+        efficientnet::LITE0,
+        224,
+        "EfficientNet-Lite0 (4.7M params), 224x224, efficientnet_lite_pytorch layout"
+    ),
+    efficientnet!(
+        "efficientnet_lite1",
+        efficientnet::LITE1,
+        240,
+        "EfficientNet-Lite1 (5.4M params), 240x240, efficientnet_lite_pytorch layout"
+    ),
+    efficientnet!(
+        "efficientnet_lite2",
+        efficientnet::LITE2,
+        260,
+        "EfficientNet-Lite2 (6.1M params), 260x260, efficientnet_lite_pytorch layout"
+    ),
+    ArchInfo {
+        name: "vit_b_16",
+        summary: "ViT-B/16 (86.6M params), torchvision layout; --image-size resamples its \
+                  position embeddings",
+        kind: ArchKind::Image(ImageArch {
+            input: [3, 224, 224],
+            small_input: false,
+            features: vit::VIT_B_16.hidden,
+            torch_normalization: IMAGENET,
+            interpolation: Interpolation::Bilinear,
+            sizes: Some(Sizes {
+                min: vit::VIT_B_16.patch,
+                step: vit::VIT_B_16.patch,
+            }),
+            positions: Some((vit::POSITIONS, vit::VIT_B_16.patch)),
+        }),
+        stages: &[
+            "embeddings",
+            "block0",
+            "block1",
+            "block2",
+            "block3",
+            "block4",
+            "block5",
+            "block6",
+            "block7",
+            "block8",
+            "block9",
+            "block10",
+            "block11",
+            "norm",
+        ],
+        torch_head: "heads.head",
+        backbone: |o, _, d| {
+            let size = o.image_size.unwrap_or(224);
+            Backbone::Vit(vit::VisionTransformer::new(&vit::VIT_B_16, size, d))
+        },
+    },
+    ArchInfo {
+        name: "convnext_tiny",
+        summary: "ConvNeXt-Tiny (28.6M params), torchvision layout",
+        kind: ArchKind::Image(ImageArch {
+            input: [3, 224, 224],
+            small_input: false,
+            features: convnext::CONVNEXT_TINY.dims[3],
+            torch_normalization: IMAGENET,
+            interpolation: Interpolation::Bilinear,
+            sizes: ANY_SIZE,
+            positions: None,
+        }),
+        stages: &["stem", "stage1", "stage2", "stage3", "stage4", "norm"],
+        torch_head: "classifier.2",
+        backbone: |_, _, d| {
+            Backbone::ConvNext(convnext::ConvNext::new(&convnext::CONVNEXT_TINY, d))
         },
     },
     text_arch!(
