@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::nn::LinearConfig;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
@@ -86,10 +85,7 @@ fn run_fixture(
     let device = Device::flex();
     let (weights, mut rest) = split_fixture(file);
     let classes = weights[&format!("{}.bias", models::arch(arch).unwrap().torch_head)].shape()[0];
-    let mut model = Classifier {
-        backbone,
-        head: LinearConfig::new(features, classes).init(&device),
-    };
+    let mut model = Classifier::with_new_head(backbone, features, classes, 0, &device);
     let arch = models::arch(arch).unwrap();
     let (loaded, unused) =
         torch::load_into(arch, &mut model, weights, true, Path::new(file)).unwrap();

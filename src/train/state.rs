@@ -163,6 +163,15 @@ pub fn parse<D: serde::de::DeserializeOwned>(
 ) -> Result<Snapshot<D>> {
     let shown = path.display();
     if !bytes.starts_with(MAGIC) {
+        // Resume states live only while a run is unfinished; an older layout is not converted.
+        if bytes.starts_with(&MAGIC[..14]) {
+            bail_input!(
+                "{shown}: a resume state of another pretune version (format {}, this one reads {}): \
+                 finish the run with the version that began it, or start it again",
+                String::from_utf8_lossy(&bytes[14..15]),
+                String::from_utf8_lossy(&MAGIC[14..15])
+            );
+        }
         bail_input!("{shown}: not a pretune resume state");
     }
     let mut parts = Vec::with_capacity(4);
