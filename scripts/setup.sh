@@ -27,3 +27,4 @@ fi
 scripts/minilm.sh
 scripts/g2p.sh
 scripts/whisper.sh
+scripts/efficientnet.sh
