@@ -394,6 +394,47 @@ fn ct2_tensors(m: &Ct2Model, c: &WhisperConfig) -> Result<Named, String> {
         }
         Ok(())
     };
+    // Every layer's self-attention and feed-forward block, encoder's and decoder's alike.
+    let self_attention =
+        |put: &mut dyn FnMut(String, TensorData), ours: &str, theirs: &str| -> Result<(), String> {
+            let qkv = [("q_proj", 0), ("k_proj", 1), ("v_proj", 2)];
+            let attn = format!("{theirs}/self_attention");
+            fused(
+                put,
+                &format!("{ours}.self_attn"),
+                &format!("{attn}/linear_0"),
+                &qkv,
+                3,
+            )?;
+            linear(
+                put,
+                &format!("{ours}.self_attn.out_proj"),
+                &format!("{attn}/linear_1"),
+            )?;
+            norm(
+                put,
+                &format!("{ours}.self_attn_layer_norm"),
+                &format!("{attn}/layer_norm"),
+            )
+        };
+    let feed_forward =
+        |put: &mut dyn FnMut(String, TensorData), ours: &str, theirs: &str| -> Result<(), String> {
+            linear(
+                put,
+                &format!("{ours}.fc1"),
+                &format!("{theirs}/ffn/linear_0"),
+            )?;
+            linear(
+                put,
+                &format!("{ours}.fc2"),
+                &format!("{theirs}/ffn/linear_1"),
+            )?;
+            norm(
+                put,
+                &format!("{ours}.final_layer_norm"),
+                &format!("{theirs}/ffn/layer_norm"),
+            )
+        };
     for conv in ["conv1", "conv2"] {
         linear(
             &mut put,
@@ -407,39 +448,8 @@ fn ct2_tensors(m: &Ct2Model, c: &WhisperConfig) -> Result<Named, String> {
     );
     for i in 0..c.encoder_layers {
         let (ours, theirs) = (format!("encoder.layers.{i}"), format!("encoder/layer_{i}"));
-        let qkv = [("q_proj", 0), ("k_proj", 1), ("v_proj", 2)];
-        fused(
-            &mut put,
-            &format!("{ours}.self_attn"),
-            &format!("{theirs}/self_attention/linear_0"),
-            &qkv,
-            3,
-        )?;
-        linear(
-            &mut put,
-            &format!("{ours}.self_attn.out_proj"),
-            &format!("{theirs}/self_attention/linear_1"),
-        )?;
-        norm(
-            &mut put,
-            &format!("{ours}.self_attn_layer_norm"),
-            &format!("{theirs}/self_attention/layer_norm"),
-        )?;
-        linear(
-            &mut put,
-            &format!("{ours}.fc1"),
-            &format!("{theirs}/ffn/linear_0"),
-        )?;
-        linear(
-            &mut put,
-            &format!("{ours}.fc2"),
-            &format!("{theirs}/ffn/linear_1"),
-        )?;
-        norm(
-            &mut put,
-            &format!("{ours}.final_layer_norm"),
-            &format!("{theirs}/ffn/layer_norm"),
-        )?;
+        self_attention(&mut put, &ours, &theirs)?;
+        feed_forward(&mut put, &ours, &theirs)?;
     }
     norm(&mut put, "encoder.layer_norm", "encoder/layer_norm")?;
     put(
@@ -448,24 +458,7 @@ fn ct2_tensors(m: &Ct2Model, c: &WhisperConfig) -> Result<Named, String> {
     );
     for i in 0..c.decoder_layers {
         let (ours, theirs) = (format!("decoder.layers.{i}"), format!("decoder/layer_{i}"));
-        let qkv = [("q_proj", 0), ("k_proj", 1), ("v_proj", 2)];
-        fused(
-            &mut put,
-            &format!("{ours}.self_attn"),
-            &format!("{theirs}/self_attention/linear_0"),
-            &qkv,
-            3,
-        )?;
-        linear(
-            &mut put,
-            &format!("{ours}.self_attn.out_proj"),
-            &format!("{theirs}/self_attention/linear_1"),
-        )?;
-        norm(
-            &mut put,
-            &format!("{ours}.self_attn_layer_norm"),
-            &format!("{theirs}/self_attention/layer_norm"),
-        )?;
+        self_attention(&mut put, &ours, &theirs)?;
         linear(
             &mut put,
             &format!("{ours}.encoder_attn.q_proj"),
@@ -488,21 +481,7 @@ fn ct2_tensors(m: &Ct2Model, c: &WhisperConfig) -> Result<Named, String> {
             &format!("{ours}.encoder_attn_layer_norm"),
             &format!("{theirs}/attention/layer_norm"),
         )?;
-        linear(
-            &mut put,
-            &format!("{ours}.fc1"),
-            &format!("{theirs}/ffn/linear_0"),
-        )?;
-        linear(
-            &mut put,
-            &format!("{ours}.fc2"),
-            &format!("{theirs}/ffn/linear_1"),
-        )?;
-        norm(
-            &mut put,
-            &format!("{ours}.final_layer_norm"),
-            &format!("{theirs}/ffn/layer_norm"),
-        )?;
+        feed_forward(&mut put, &ours, &theirs)?;
     }
     norm(&mut put, "decoder.layer_norm", "decoder/layer_norm")?;
     out.push(("head.weight".into(), whole("decoder/embeddings/weight")?));

@@ -511,8 +511,8 @@ mod tests {
         let whole = model.forward(encoded.clone(), tokens, table.clone());
         let mut cache = model.start(encoded);
         let mut steps = Vec::new();
-        for t in 0..5 {
-            let step = TensorData::new(vec![ids[0][t], ids[1][t]], [2, 1]);
+        for (a, b) in ids[0].iter().zip(&ids[1]) {
+            let step = TensorData::new(vec![*a, *b], [2, 1]);
             let (h, next) = model.decode(cache, Tensor::from_data(step, &device), table.clone());
             steps.push(h);
             cache = next;
