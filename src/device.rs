@@ -11,7 +11,7 @@ use std::str::FromStr;
 use anyhow::Result;
 use burn::prelude::Device;
 
-use crate::{bail_input, parallel};
+use crate::bail_input;
 
 /// A compute device as the user names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,8 +71,8 @@ fn wgpu(adapter: Adapter, vulkan: bool) -> Result<Device> {
         let kind = match adapter {
             Adapter::Cpu => DeviceKind::Cpu,
             Adapter::Gpu(n) => DeviceKind::DiscreteGpu(n),
-            Adapter::Default if parallel::place().size > 1 => {
-                DeviceKind::DiscreteGpu(parallel::place().local_rank)
+            Adapter::Default if crate::parallel::place().size > 1 => {
+                DeviceKind::DiscreteGpu(crate::parallel::place().local_rank)
             }
             Adapter::Default => DeviceKind::DefaultDevice,
         };
@@ -91,7 +91,7 @@ fn wgpu(adapter: Adapter, vulkan: bool) -> Result<Device> {
 fn cuda(index: Option<usize>) -> Result<Device> {
     #[cfg(feature = "cuda")]
     return Ok(Device::cuda(
-        index.unwrap_or_else(|| parallel::place().local_rank),
+        index.unwrap_or_else(|| crate::parallel::place().local_rank),
     ));
     #[cfg(not(feature = "cuda"))]
     Err(missing("cuda"))
