@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use augment::Augment;
 pub use examples::{Batch, Examples, InputSpec, ModelInput, PairInput, TextInput, Training};
 pub use images::{ImageSet, Normalization};
+pub use pairs::TextPairInput;
 pub use speech::{SpeechInput, SpeechSet};
 pub use tokenizer::TextTokenizer;
 
@@ -101,6 +102,8 @@ pub enum Reads {
     Texts,
     /// Sequence pairs.
     Pairs,
+    /// Sequence pairs for a WordPiece model (long texts allowed: the model truncates them).
+    TextPairs,
     /// Recordings with transcripts.
     Speech,
 }
@@ -401,6 +404,10 @@ pub fn load_dataset(
         Reads::Texts => (Dataset::Texts(texts::load(path, split, &spec.columns)?), 0),
         Reads::Pairs => (
             Dataset::Pairs(pairs::load(path, split, &spec.pair_columns)?),
+            0,
+        ),
+        Reads::TextPairs => (
+            Dataset::Pairs(pairs::load_long(path, split, &spec.pair_columns)?),
             0,
         ),
         Reads::Speech => (
