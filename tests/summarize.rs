@@ -215,8 +215,8 @@ fn the_cache_gives_what_decoding_without_it_gives() {
         .0;
     let mut state = m.start(source, mask);
     let mut steps = Vec::new();
-    for t in 0..4 {
-        let (h, next) = m.decode(state, ids(&[&[target[0][t]], &[target[1][t]]]));
+    for (&a, &b) in target[0].iter().zip(&target[1]) {
+        let (h, next) = m.decode(state, ids(&[&[a], &[b]]));
         steps.push(h);
         state = next;
     }
