@@ -7,9 +7,10 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::data::{Examples, PairInput, TextTokenizer};
+use crate::data::{Examples, PairInput, TextPairInput, TextTokenizer, pairs};
 use crate::generate::{self, Search};
 use crate::models::bert::{self, Bert};
+use crate::models::bert2bert;
 use crate::models::seq2seq::Generator;
 use crate::models::{Backbone, Classifier};
 
@@ -180,6 +181,79 @@ pub fn transduce(
             };
             let tokens = generate::generate(&decoder, encoded, &[start], &search)?;
             Ok(target.decode(&tokens))
+        })
+        .collect()
+}
+
+/// How a summarizer searches unless told otherwise: beam search over 4 hypotheses, no
+/// repeated trigram (Hugging Face's BERT2BERT examples), at most the model's target length.
+pub fn summary_search(input: &TextPairInput) -> Search {
+    Search {
+        beams: 4,
+        no_repeat_ngram: 3,
+        min_tokens: 1,
+        ..Search::greedy(0, input.max_target_length)
+    }
+}
+
+/// The text a WordPiece encoder–decoder (`bert2bert`) generates for each of `sources`, each
+/// cut to the model's source length; returns the texts and how many sources were cut.
+/// `search`'s end token is the tokenizer's `[SEP]`; `[PAD]`, `[CLS]` and `[UNK]` are never
+/// generated.
+pub fn summarize(
+    model: &Classifier,
+    input: &TextPairInput,
+    tokenizer: &TextTokenizer,
+    sources: &[String],
+    search: &Search,
+) -> Result<(Vec<String>, usize)> {
+    let mut cut = 0;
+    let mut ids = Vec::with_capacity(sources.len());
+    for text in sources {
+        let (source, truncated) = pairs::source_ids(tokenizer, text, input.max_source_length)?;
+        cut += truncated as usize;
+        ids.push(source);
+    }
+    Ok((summarize_ids(model, tokenizer, &ids, search)?, cut))
+}
+
+/// [`summarize`] for sources already tokenized (`[CLS] … [SEP]`).
+pub fn summarize_ids(
+    model: &Classifier,
+    tokenizer: &TextTokenizer,
+    sources: &[Vec<u32>],
+    search: &Search,
+) -> Result<Vec<String>> {
+    let model = model.valid();
+    let Backbone::Bert2Bert(m) = &model.backbone else {
+        crate::bail_input!("not a WordPiece encoder–decoder (bert2bert)");
+    };
+    let device = model.device();
+    let (cls, sep) = pairs::bert_specials(tokenizer)?;
+    let suppress: Vec<u32> = ["[PAD]", "[CLS]", "[UNK]"]
+        .iter()
+        .filter_map(|t| tokenizer.token_id(t))
+        .collect();
+    let search = Search {
+        end: sep,
+        suppress,
+        ..search.clone()
+    };
+    let decoder = bert2bert::Generator {
+        model: m,
+        classifier: &model,
+    };
+    sources
+        .iter()
+        .map(|ids| {
+            let n = ids.len();
+            let ids = TensorData::new(ids.iter().map(|&i| i64::from(i)).collect(), [1, n]);
+            let state = m.start(
+                Tensor::<2, Int>::from_data(ids, &device),
+                Tensor::ones([1, n], &device),
+            );
+            let tokens = generate::generate(&decoder, state, &[cls], &search)?;
+            tokenizer.decode(&tokens)
         })
         .collect()
 }

@@ -184,7 +184,7 @@ impl Meta {
                     );
                 }
             }
-            (ModelInput::Pairs(p), None) if arch.is_seq2seq() => {
+            (ModelInput::Pairs(p), None) if meta.model_options.seq2seq.is_some() => {
                 p.source_vocab.check("source")?;
                 p.target_vocab.check("target")?;
                 let config = meta.model_options.seq2seq.as_ref().expect("checked above");
@@ -199,6 +199,10 @@ impl Meta {
                         config.target_vocab
                     );
                 }
+            }
+            (ModelInput::TextPairs(t), None) if arch.name == models::bert2bert::ARCH => {
+                let c = meta.model_options.bert.as_ref().expect("checked above");
+                t.check(c.max_position_embeddings)?;
             }
             (ModelInput::Text(t), None) if arch.is_text() => {
                 // A recurrent model reads any length; BERT as far as its positions go.
@@ -268,7 +272,7 @@ impl Meta {
                 .model_options
                 .seq2seq
                 .as_ref()
-                .map_or(0, |c| c.target_vocab),
+                .map_or(self.model_options.vocab_size(), |c| c.target_vocab),
         }
     }
 }
@@ -388,6 +392,7 @@ impl Checkpoint {
         let max_length = match &meta.input {
             ModelInput::Text(t) => Some(t.max_length),
             ModelInput::Speech(s) => Some(s.prompt.len() + s.max_tokens),
+            ModelInput::TextPairs(t) => Some(t.max_source_length),
             ModelInput::Image(_) | ModelInput::Pairs(_) => None,
         };
         let tokenizer = match max_length {

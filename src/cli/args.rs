@@ -157,6 +157,33 @@ pub struct TextArgs {
     /// Text models from scratch: longest input in tokens (longer texts are truncated; 2 to 512).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(2..=pretune::data::MAX_TEXT_TOKENS as i64))]
     pub max_length: u16,
+    /// bert2bert from scratch: the Hugging Face BERT directory whose config.json (sizes) and
+    /// tokenizer.json it takes (its weights are not read), e.g. models/all-MiniLM-L6-v2.
+    #[arg(long, value_name = "DIR")]
+    pub config_from: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub pairs: PairLengthArgs,
+}
+
+/// How much of each side of a pair a WordPiece encoder–decoder (bert2bert) reads.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct PairLengthArgs {
+    /// bert2bert: longest source in tokens, [CLS] and [SEP] included (longer ones are
+    /// truncated, and counted; 3 to 512).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(3..=512))]
+    pub max_source_length: u16,
+    /// bert2bert: longest target in tokens, [SEP] included (3 to 512).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(3..=512))]
+    pub max_target_length: u16,
+}
+
+impl PairLengthArgs {
+    pub fn input(&self) -> pretune::data::TextPairInput {
+        pretune::data::TextPairInput {
+            max_source_length: self.max_source_length.into(),
+            max_target_length: self.max_target_length.into(),
+        }
+    }
 }
 
 /// How often the resume state is saved (always after every epoch).

@@ -10,9 +10,11 @@ use burn::prelude::Device;
 use pretune::checkpoint::Checkpoint;
 use pretune::data::pairs::PairSet;
 use pretune::data::{self, DataSpec, Dataset, ModelInput, PairInput, Split};
+use pretune::data::{TextPairInput, TextTokenizer};
 use pretune::generate::Search;
 use pretune::metrics::Report;
 use pretune::metrics::edit::ErrorRate;
+use pretune::metrics::rouge;
 use pretune::models::Task;
 use pretune::{bail_input, infer};
 
@@ -38,9 +40,12 @@ pub struct EvalArgs {
     pub columns: data::texts::Columns,
     #[command(flatten)]
     pub pair_columns: data::pairs::PairColumns,
-    /// Sequence-to-sequence models: hypotheses kept by beam search (1: greedy).
-    #[arg(long, default_value_t = 1, value_parser = super::args::count)]
-    pub beam: usize,
+    /// Sequence-to-sequence models: hypotheses kept by beam search (1: greedy) [default: 1;
+    /// summarizers 4].
+    #[arg(long, value_parser = super::args::count)]
+    pub beam: Option<usize>,
+    #[command(flatten)]
+    pub decoding: super::summarize::DecodeArgs,
 }
 
 pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
@@ -63,6 +68,11 @@ pub fn run(args: EvalArgs, device: &Device) -> Result<()> {
     }
     if let (Dataset::Pairs(pairs), ModelInput::Pairs(input)) = (&all, &ckpt.meta.input) {
         return sequences(&model, input, pairs, &args);
+    }
+    if let (Dataset::Pairs(pairs), ModelInput::TextPairs(input), Some(tokenizer)) =
+        (&all, &ckpt.meta.input, &ckpt.tokenizer)
+    {
+        return summaries(&model, input, tokenizer, pairs, &args);
     }
     if let (ModelInput::Speech(input), Some(tokenizer), Dataset::Speech(set)) =
         (&ckpt.meta.input, &ckpt.tokenizer, &all)
@@ -183,7 +193,7 @@ fn sequences(
     args: &EvalArgs,
 ) -> Result<()> {
     let search = Search {
-        beams: args.beam,
+        beams: args.beam.unwrap_or(1),
         ..Search::greedy(0, pretune::data::pairs::MAX_GENERATED)
     };
     let outputs = infer::transduce(model, input, &pairs.sources, &search)?;
@@ -204,6 +214,44 @@ fn sequences(
             pairs.len(),
             100.0 * errors.rate(),
             100.0 * errors.accuracy()
+        );
+    }
+    Ok(())
+}
+
+/// A summarizer scored on what it generates: ROUGE-1/2/L F1 against the references, as
+/// rouge-score computes them (lower-cased, without stemming), averaged over the pairs.
+fn summaries(
+    model: &pretune::Classifier,
+    input: &TextPairInput,
+    tokenizer: &TextTokenizer,
+    pairs: &PairSet,
+    args: &EvalArgs,
+) -> Result<()> {
+    let search = args.decoding.search(input, args.beam.unwrap_or(4));
+    let (outputs, cut) = infer::summarize(model, input, tokenizer, &pairs.sources, &search)?;
+    let scores = rouge::mean_f1(&pairs.targets, &outputs);
+    if args.json {
+        let report = serde_json::json!({
+            "pairs": pairs.len(),
+            "rouge1": scores[0],
+            "rouge2": scores[1],
+            "rougeL": scores[2],
+            "truncated_sources": cut,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} on {} ({:?} split, {} pairs): ROUGE-1 {:.2}, ROUGE-2 {:.2}, ROUGE-L {:.2} (F1, \
+             lower-cased, no stemming; {cut} sources truncated to {} tokens)",
+            args.model.display(),
+            args.data.display(),
+            args.split,
+            pairs.len(),
+            100.0 * scores[0],
+            100.0 * scores[1],
+            100.0 * scores[2],
+            input.max_source_length
         );
     }
     Ok(())

@@ -8,6 +8,7 @@ mod eval;
 mod lr_find;
 mod predict;
 mod speech;
+mod summarize;
 mod summary;
 mod train;
 mod transcribe;
@@ -71,6 +72,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Speech to text with a Whisper model (e.g. models/whisper-tiny.en), one line per file.
     Transcribe(transcribe::TranscribeArgs),
+    /// Long text to short text with a bert2bert checkpoint, one summary per line.
+    Summarize(summarize::SummarizeArgs),
 }
 
 /// Run the parsed command line.
@@ -95,5 +98,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => convert::export(args, device),
         Command::Embed(args) => embed::run(args, device),
         Command::Transcribe(args) => transcribe::run(args, device),
+        Command::Summarize(args) => summarize::run(args, device),
     }
 }

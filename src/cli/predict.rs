@@ -84,6 +84,10 @@ pub fn run(args: PredictArgs, device: &Device) -> Result<()> {
     let (names, probs, is_text) = match &ckpt.meta.input {
         ModelInput::Pairs(input) => return sequences(&model, input, &args),
         ModelInput::Speech(_) => bail_input!("{}: a speech model", args.model.display()),
+        ModelInput::TextPairs(_) => bail_input!(
+            "{}: a summarizer writes texts: use pretune summarize --model {0}",
+            args.model.display()
+        ),
         ModelInput::Image(input) => {
             if args.file.is_some() {
                 bail_input!("--file: an image model classifies image files, given as arguments");

@@ -15,9 +15,10 @@ use pretune::data::{
     DataSpec, ImageShape, InputSpec, ModelInput, Normalization, TextInput, TextTokenizer,
 };
 use pretune::data::{PairInput, Reads};
+use pretune::models::bert2bert;
 use pretune::models::lstm::{self, LstmConfig};
 use pretune::models::seq2seq::Seq2SeqConfig;
-use pretune::models::{self, ArchInfo, ArchKind, Classifier, ModelOptions, Task, bert};
+use pretune::models::{self, ArchInfo, ArchKind, Backbone, Classifier, ModelOptions, Task, bert};
 use pretune::train::observe::{Display, Interrupt, MetricsLog, ResumeSaver};
 use pretune::train::{
     self, FinetuneOptions, Frozen, Interrupted, Keep, Observer, Phase, Plan, RunKind, Score,
@@ -26,7 +27,9 @@ use pretune::train::{
 use pretune::{bail_input, input_error, interop, parallel};
 use serde::{Deserialize, Serialize};
 
-use super::args::{ModelArgs, RecipeArgs, SaveArgs, TextArgs, check_out, clear_run};
+use super::args::{
+    ModelArgs, PairLengthArgs, RecipeArgs, SaveArgs, TextArgs, check_out, clear_run,
+};
 
 /// The resume state's file name inside the output directory; removed when the run completes.
 pub const STATE_FILE: &str = "resume.state";
@@ -87,7 +90,8 @@ impl<A> Resumable<A> {
 #[derive(Debug, Args)]
 pub struct PretrainArgs {
     /// Architecture to train: cnn (the classic small CNN for 28x28 grayscale), resnet18/34/50/
-    /// 101/152, vgg11/16/19 (and _bn), inception_v3, bert-mini, bert-small.
+    /// 101/152, vgg11/16/19 (and _bn), inception_v3, bert-mini, bert-small, lstm, g2p-gru
+    /// (pairs), bert2bert (pairs; with --config-from DIR).
     #[arg(long, default_value = "cnn")]
     pub model: String,
     /// What to learn: the classes of the data, or (text models) to fill in masked tokens, BERT's
@@ -115,7 +119,10 @@ pub struct PretrainArgs {
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
     /// Checkpoint directory whose backbone to start from (or a Hugging Face BERT directory, or a
-    /// Whisper directory of CTranslate2 or Hugging Face).
+    /// Whisper directory of CTranslate2 or Hugging Face). A BERT directory with sequence pairs
+    /// as --data (a TSV/CSV/JSONL with --source-column and --target-column) warm-starts a
+    /// bert2bert encoder–decoder from it: both halves BERT's weights, the decoder's
+    /// cross-attention new.
     #[arg(long)]
     pub from: PathBuf,
     /// Expected architecture of the checkpoint (checked; by default whatever it holds).
@@ -140,6 +147,8 @@ pub struct FinetuneArgs {
     /// are resampled for the new patch grid).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub image_size: Option<u16>,
+    #[command(flatten)]
+    pub pairs: PairLengthArgs,
     #[command(flatten)]
     pub saving: SaveArgs,
 }
@@ -208,6 +217,12 @@ impl FreshPlan<'_> {
                 arch.name
             );
         }
+        if (arch.name == bert2bert::ARCH) != text.config_from.is_some() {
+            bail_input!(
+                "--config-from DIR goes with --model bert2bert (a Hugging Face BERT directory \
+                 whose config.json and tokenizer.json the encoder–decoder takes), and only with it"
+            );
+        }
         if arch.is_text() && !is_lstm && bert::preset(arch.name, 0).is_none() {
             bail_input!(
                 "--model {}: a model of a given config; train bert-mini or bert-small from \
@@ -269,6 +284,16 @@ impl FreshPlan<'_> {
                 let input = ModelInput::Text(TextInput { max_length });
                 (sets, input, Some(tokenizer))
             }
+            ArchKind::Pairs if self.arch.name == bert2bert::ARCH => {
+                let dir = self.text.config_from.as_deref().expect("checked by new");
+                let config = interop::hf::read_config(dir)?;
+                let tokenizer = interop::hf::read_tokenizer(dir, &config)?;
+                let input = self.text.pairs.input();
+                input.check(config.max_position_embeddings)?;
+                options.bert = Some(config);
+                let sets = data.load(Reads::TextPairs, seed)?;
+                (sets, ModelInput::TextPairs(input), Some(tokenizer))
+            }
             ArchKind::Pairs => {
                 let sets = data.load(Reads::Pairs, seed)?;
                 let pairs = sets.train.pairs().expect("pairs were asked for");
@@ -307,6 +332,7 @@ impl FreshPlan<'_> {
         };
         let outputs = match (&tokenizer, &input) {
             (Some(t), _) if self.task.is_language_model() => t.vocab_size(),
+            (_, ModelInput::TextPairs(_)) => options.vocab_size(),
             (_, ModelInput::Pairs(p)) => p.target_vocab.len(),
             _ => classes(&sets, data)?,
         };
@@ -339,6 +365,7 @@ pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
         check_out(&args.out, args.overwrite, None)?;
     }
     let recipe = args.recipe.resolve(match plan.arch.kind {
+        _ if plan.arch.name == bert2bert::ARCH => RunKind::TextSequences,
         ArchKind::Text | ArchKind::Speech => RunKind::TextFromScratch,
         ArchKind::Pairs => RunKind::Sequences,
         ArchKind::Image(_) => RunKind::Images,
@@ -399,14 +426,25 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     }
     let parent = interop::open_model(&args.from, device)?;
     let (text, speech) = (parent.arch.is_text(), parent.arch.is_speech());
+    // A BERT encoder given pairs becomes both halves of an encoder–decoder (BERT2BERT).
+    let warm_start = parent.arch.is_text()
+        && parent.meta.model_options.bert.is_some()
+        && pretune::data::pairs::is_pair_file(&args.data.data, &args.data.pair_columns);
+    // The architecture trained: the parent's, or the encoder–decoder it warm-starts.
+    let arch = if warm_start {
+        models::arch(bert2bert::ARCH)?
+    } else {
+        parent.arch
+    };
     // Speech takes Hugging Face Trainer's text recipe too (linear decay, no smoothing).
     let recipe = args.recipe.resolve(match args.strategy.strategy {
+        _ if arch.name == bert2bert::ARCH => RunKind::TextSequences,
         Strategy::Lora if text || speech => RunKind::TextLora,
         _ if text || speech => RunKind::TextFinetune,
         _ if parent.arch.is_seq2seq() => RunKind::Sequences,
         _ => RunKind::Images,
     });
-    let phases = args.strategy.plan(recipe.epochs, parent.arch.stages)?;
+    let phases = args.strategy.plan(recipe.epochs, arch.stages)?;
     if args.strategy.strategy == Strategy::Lora && !(text || speech) {
         bail_input!(
             "--strategy lora adapts a text or speech model's attention; {} is an image model \
@@ -446,7 +484,12 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         })?;
     }
     let data = args.data.with_absolute_path();
-    let sets = data.load(parent_input.reads(), recipe.seed)?;
+    let reads = if warm_start {
+        Reads::TextPairs
+    } else {
+        parent_input.reads()
+    };
+    let sets = data.load(reads, recipe.seed)?;
     // A sequence model whose output vocabulary covers the new targets goes on as it is (its
     // decoder embedding and head included); otherwise the outputs are new.
     let same_outputs = match (&parent.meta.input, sets.train.pairs()) {
@@ -461,6 +504,18 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         _ => None,
     };
     let (input, num_classes, task) = match &parent_input {
+        _ if warm_start => {
+            let input = args.pairs.input();
+            let config = parent.meta.model_options.bert.as_ref().expect("a BERT");
+            input.check(config.max_position_embeddings)?;
+            (
+                ModelInput::TextPairs(input),
+                config.vocab_size,
+                Task::Seq2seq,
+            )
+        }
+        // An encoder–decoder goes on with its tokenizer and lengths.
+        ModelInput::TextPairs(_) => (parent_input.clone(), parent.meta.head_size(), Task::Seq2seq),
         ModelInput::Pairs(p) => {
             let target_vocab = match same_outputs {
                 Some(p) => p.target_vocab.clone(),
@@ -481,9 +536,36 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         ),
         other => (other.clone(), classes(&sets, &data)?, Task::Classify),
     };
-    let model = if speech {
+    let model_options = if warm_start {
+        ModelOptions {
+            bert: parent.meta.model_options.bert.clone(),
+            ..Default::default()
+        }
+    } else {
+        ModelOptions {
+            image_size: image_size.or(parent.meta.model_options.image_size),
+            ..parent.backbone_options_for(num_classes)
+        }
+    };
+    let model = if warm_start {
+        let Backbone::Bert(pretrained) = parent.load_model(device)?.backbone else {
+            unreachable!("a BERT parent has a BERT backbone")
+        };
+        let mut model = Classifier::new(arch, &model_options, num_classes, recipe.seed, device);
+        let Backbone::Bert2Bert(m) = &mut model.backbone else {
+            unreachable!("bert2bert builds a Bert2Bert")
+        };
+        let (encoder, decoder) = m.warm_start(&pretrained)?;
+        println!(
+            "finetune bert2bert warm-started from {}: {encoder} tensors into the encoder, \
+             {decoder} into the decoder, its cross-attention new; {} params",
+            args.from.display(),
+            burn::module::Module::num_params(&model),
+        );
+        model
+    } else if speech {
         super::speech::parent_model(&parent, &args.from, device)?
-    } else if same_outputs.is_some() {
+    } else if matches!(parent.meta.input, ModelInput::TextPairs(_)) || same_outputs.is_some() {
         println!(
             "finetune {} from {}: the whole model, its {num_classes}-token output vocabulary covering the new targets",
             parent.arch.name,
@@ -525,11 +607,8 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     let meta = Meta::for_run(Run {
         stage: "finetune",
         task,
-        arch: parent.arch,
-        model_options: ModelOptions {
-            image_size: image_size.or(parent.meta.model_options.image_size),
-            ..parent.backbone_options_for(num_classes)
-        },
+        arch,
+        model_options,
         input,
         data: &data,
         sets: &sets,
@@ -637,6 +716,12 @@ fn execute(
     let started = Instant::now();
     let tokenizer = match (&run.tokenizer, &run.meta.input) {
         (Some(json), ModelInput::Text(t)) => Some(TextTokenizer::from_json(json, t.max_length)?),
+        (Some(json), ModelInput::TextPairs(t)) => {
+            Some(TextTokenizer::from_json(json, t.max_source_length)?.fit_to(
+                run.meta.model_options.vocab_size(),
+                Path::new("the run's tokenizer"),
+            )?)
+        }
         (Some(json), ModelInput::Speech(s)) => Some(
             TextTokenizer::from_json(json, s.prompt.len() + s.max_tokens)?.fit_to(
                 run.meta.model_options.vocab_size(),
@@ -669,6 +754,8 @@ fn execute(
         recipe,
         phases: meta.phases.clone(),
         keep: Keep::Best(match meta.task {
+            // A summarizer's epochs are told apart by ROUGE-L (its `error_rate`).
+            Task::Seq2seq if matches!(meta.input, ModelInput::TextPairs(_)) => Score::ErrorRate,
             Task::Classify | Task::Seq2seq => Score::Accuracy,
             Task::Mlm | Task::Lm => Score::Loss,
             Task::Transcribe => Score::ErrorRate,

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::pairs::{PairExamples, Vocab};
+use super::pairs::{PairExamples, TextPairInput, TokenPairs, Vocab};
 use super::speech::SpeechInput;
 use super::texts::TextSet;
 use super::tokenizer::Encoded;
@@ -89,6 +89,8 @@ pub enum ModelInput {
     Speech(SpeechInput),
     Text(TextInput),
     Pairs(PairInput),
+    // Last: its fields are its own, so it never takes another variant's input.
+    TextPairs(TextPairInput),
 }
 
 impl ModelInput {
@@ -106,6 +108,7 @@ impl ModelInput {
             ModelInput::Image(spec) => Reads::Images(spec.shape()),
             ModelInput::Text(_) => Reads::Texts,
             ModelInput::Pairs(_) => Reads::Pairs,
+            ModelInput::TextPairs(_) => Reads::TextPairs,
             ModelInput::Speech(_) => Reads::Speech,
         }
     }
@@ -132,6 +135,13 @@ impl ModelInput {
                 source: &p.source_vocab,
                 target: &p.target_vocab,
             }),
+            (ModelInput::TextPairs(input), Dataset::Pairs(set), Some(tokenizer)) => {
+                let pairs = TokenPairs::new(set, tokenizer, input)?;
+                if let Some(note) = pairs.truncation_note() {
+                    eprintln!("{note}");
+                }
+                Box::new(pairs)
+            }
             (ModelInput::Speech(input), Dataset::Speech(set), Some(tokenizer)) => {
                 Box::new(set.examples(input, tokenizer)?)
             }
@@ -146,7 +156,9 @@ impl ModelInput {
         match self {
             ModelInput::Image(spec) => Ok(spec),
             ModelInput::Text(_) => bail_input!("a text model: it takes texts, not images"),
-            ModelInput::Pairs(_) => bail_input!("a sequence-to-sequence model: it takes sequences"),
+            ModelInput::Pairs(_) | ModelInput::TextPairs(_) => {
+                bail_input!("a sequence-to-sequence model: it takes sequences")
+            }
             ModelInput::Speech(_) => bail_input!("a speech model: it takes audio, not images"),
         }
     }

@@ -31,6 +31,7 @@ pub use examples::{
     Batch, Examples, ImageShape, InputSpec, ModelInput, PairInput, TextInput, Training,
 };
 pub use images::{ImageSet, Normalization};
+pub use pairs::TextPairInput;
 pub use speech::{SpeechInput, SpeechSet};
 pub use tokenizer::TextTokenizer;
 
@@ -103,6 +104,8 @@ pub enum Reads {
     Texts,
     /// Sequence pairs.
     Pairs,
+    /// Sequence pairs for a WordPiece model (long texts allowed: the model truncates them).
+    TextPairs,
     /// Recordings with transcripts.
     Speech,
 }
@@ -405,6 +408,10 @@ pub fn load_dataset(
         Reads::Texts => (Dataset::Texts(texts::load(path, split, &spec.columns)?), 0),
         Reads::Pairs => (
             Dataset::Pairs(pairs::load(path, split, &spec.pair_columns)?),
+            0,
+        ),
+        Reads::TextPairs => (
+            Dataset::Pairs(pairs::load_long(path, split, &spec.pair_columns)?),
             0,
         ),
         Reads::Speech => (

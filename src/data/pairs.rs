@@ -17,8 +17,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::examples::{Batch, Examples, Training, labels};
-use super::{Split, cmudict};
-use crate::models::Input;
+use super::{Split, TextTokenizer, cmudict};
+use crate::models::{Classifier, Input};
 use crate::{bail_input, input_error};
 
 /// Sequence pairs: each source with its target.
@@ -112,8 +112,19 @@ fn in_test_split(source: &str) -> bool {
     super::texts::in_test_split(source)
 }
 
-/// Load the `split` half of a pair file.
+/// Load the `split` half of a pair file for a recurrent model (sources of at most
+/// [`MAX_SOURCE`] characters, targets of at most [`MAX_TARGET`] tokens).
 pub fn load(path: &Path, split: Split, columns: &PairColumns) -> Result<PairSet> {
+    load_pairs(path, split, columns, true)
+}
+
+/// Load the `split` half of a pair file for a WordPiece model, which truncates what is too long
+/// for it when it tokenizes ([`TokenPairs`]).
+pub fn load_long(path: &Path, split: Split, columns: &PairColumns) -> Result<PairSet> {
+    load_pairs(path, split, columns, false)
+}
+
+fn load_pairs(path: &Path, split: Split, columns: &PairColumns, bounded: bool) -> Result<PairSet> {
     let shown = path.display();
     let rows: Vec<(String, String, Option<String>)> = match extension(path).as_str() {
         "dict" => cmudict::read_cmudict(path)
@@ -121,8 +132,8 @@ pub fn load(path: &Path, split: Split, columns: &PairColumns) -> Result<PairSet>
             .into_iter()
             .map(|e| (e.word, e.phonemes.join(" "), None))
             .collect(),
-        "tsv" | "csv" => table(path, columns)?,
-        "jsonl" => jsonl(path, columns)?,
+        "tsv" | "csv" => table(path, columns, bounded)?,
+        "jsonl" => jsonl(path, columns, bounded)?,
         _ => bail_input!(
             "{shown}: not a pair file (expected .tsv, .csv or .jsonl with the columns {:?} and \
              {:?}, or a CMUdict .dict)",
@@ -153,7 +164,11 @@ pub fn load(path: &Path, split: Split, columns: &PairColumns) -> Result<PairSet>
 }
 
 /// Rows of a TSV/CSV file: (source, target, split column if any).
-fn table(path: &Path, columns: &PairColumns) -> Result<Vec<(String, String, Option<String>)>> {
+fn table(
+    path: &Path,
+    columns: &PairColumns,
+    bounded: bool,
+) -> Result<Vec<(String, String, Option<String>)>> {
     let shown = path.display();
     let delimiter = if extension(path) == "tsv" {
         b'\t'
@@ -192,13 +207,18 @@ fn table(path: &Path, columns: &PairColumns) -> Result<Vec<(String, String, Opti
             field(s),
             field(t),
             split.map(|k| field(k).to_string()),
+            bounded,
         )?);
     }
     Ok(rows)
 }
 
 /// Rows of a JSONL file.
-fn jsonl(path: &Path, columns: &PairColumns) -> Result<Vec<(String, String, Option<String>)>> {
+fn jsonl(
+    path: &Path,
+    columns: &PairColumns,
+    bounded: bool,
+) -> Result<Vec<(String, String, Option<String>)>> {
     let shown = path.display().to_string();
     let text = String::from_utf8(read_text(path)?)
         .map_err(|e| input_error!("{shown}: not UTF-8 text: {e}"))?;
@@ -210,6 +230,20 @@ fn jsonl(path: &Path, columns: &PairColumns) -> Result<Vec<(String, String, Opti
     {
         let value: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| input_error!("{shown}:{}: not a JSON object: {e}", i + 1))?;
+        for (name, flag) in [
+            (&columns.source, "--source-column"),
+            (&columns.target, "--target-column"),
+        ] {
+            if value.get(name.as_str()).is_none_or(|v| !v.is_string()) {
+                bail_input!(
+                    "{shown}:{}: no text field {name:?} ({flag}); expected a JSON object with \
+                     the fields {:?} and {:?}",
+                    i + 1,
+                    columns.source,
+                    columns.target
+                );
+            }
+        }
         let field = |k: &str| value[k].as_str().map(str::trim).unwrap_or("").to_string();
         let split = value["split"].as_str().map(String::from);
         rows.push(checked(
@@ -218,6 +252,7 @@ fn jsonl(path: &Path, columns: &PairColumns) -> Result<Vec<(String, String, Opti
             &field(&columns.source),
             &field(&columns.target),
             split,
+            bounded,
         )?);
     }
     Ok(rows)
@@ -238,18 +273,23 @@ fn read_text(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A row with both sides present and of a sensible length.
+/// A row with both sides present and (`bounded`) of a sensible length.
 fn checked(
     file: &str,
     at: &str,
     source: &str,
     target: &str,
     split: Option<String>,
+    bounded: bool,
 ) -> Result<(String, String, Option<String>)> {
-    if source.is_empty() || target.is_empty() {
-        bail_input!("{file}:{at}: the source or the target is empty");
+    for (side, text) in [("source", source), ("target", target)] {
+        if text.is_empty() {
+            bail_input!("{file}:{at}: the {side} is empty");
+        }
     }
-    if source.chars().count() > MAX_SOURCE || target.split_whitespace().count() > MAX_TARGET {
+    if bounded && source.chars().count() > MAX_SOURCE
+        || target.split_whitespace().count() > MAX_TARGET
+    {
         bail_input!(
             "{file}:{at}: longer than {MAX_SOURCE} characters in or {MAX_TARGET} tokens out"
         );
@@ -401,62 +441,13 @@ impl Examples for PairExamples<'_> {
         training: Option<&Training>,
         device: &Device,
     ) -> Result<Batch> {
-        // A process computing part of a batch pads to the whole batch's lengths.
-        let rows = &indices[training.map_or(0..indices.len(), |t| t.part.clone())];
         let sources: Vec<Vec<u32>> = indices
             .iter()
             .map(|&i| self.source.encode(&self.set.sources[i]))
             .collect();
         let targets: Vec<Vec<u32>> = indices.iter().map(|&i| self.target_ids(i)).collect();
-        let (s, t) = (
-            sources.iter().map(Vec::len).max().unwrap_or(1),
-            targets.iter().map(Vec::len).max().unwrap_or(1),
-        );
-        let offset = training.map_or(0, |tr| tr.part.start);
-        let (mut src, mut src_mask, mut tgt_in, mut tgt_mask) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut predict_at, mut out) = (Vec::new(), Vec::new());
-        let bos = self.target.bos.unwrap_or(PAD) as i64;
-        for (r, _) in rows.iter().enumerate() {
-            let (source, target) = (&sources[offset + r], &targets[offset + r]);
-            for k in 0..s {
-                src.push(source.get(k).map_or(PAD as i64, |&v| v as i64));
-                src_mask.push(if k < source.len() { 1.0f32 } else { 0.0 });
-            }
-            // The decoder reads <s> t1 … tn and predicts t1 … tn </s>.
-            for k in 0..t {
-                let read = if k == 0 {
-                    bos
-                } else {
-                    target.get(k - 1).map_or(PAD as i64, |&v| v as i64)
-                };
-                tgt_in.push(read);
-                tgt_mask.push(if k < target.len() { 1.0f32 } else { 0.0 });
-                if k < target.len() {
-                    predict_at.push((r * t + k) as i64);
-                    out.push(target[k] as usize);
-                }
-            }
-        }
-        let b = rows.len();
-        let ints = |v: Vec<i64>, cols: usize| {
-            Tensor::<2, Int>::from_data(TensorData::new(v, [b, cols]), device)
-        };
-        let floats = |v: Vec<f32>, cols: usize| {
-            Tensor::<2>::from_data(TensorData::new(v, [b, cols]), device)
-        };
-        let n = predict_at.len();
-        let all: Vec<usize> = (0..n).collect();
-        Ok(Batch {
-            input: Input::Pairs {
-                source: ints(src, s),
-                source_mask: floats(src_mask, s),
-                target_in: ints(tgt_in, t),
-                target_mask: floats(tgt_mask, t),
-                predict_at: Tensor::from_data(TensorData::new(predict_at, [n]), device),
-            },
-            targets: labels(&out, &all, device),
-        })
+        let bos = self.target.bos.unwrap_or(PAD);
+        Ok(layout(&sources, &targets, bos, training, device))
     }
 
     fn inference_batch(&self) -> usize {
@@ -474,5 +465,228 @@ impl Examples for PairExamples<'_> {
     /// The decoder reads the targets: there are no per-example features to cache.
     fn fixed_features(&self) -> bool {
         false
+    }
+}
+
+/// The batch of `sources` and `targets` (ids, the targets ending with their end token), padded
+/// to the longest of each: the decoder reads `bos` t1 … tn and predicts t1 … tn (teacher
+/// forcing). A process computing part of a batch (`training.part`) pads to the whole batch's
+/// lengths.
+fn layout(
+    sources: &[Vec<u32>],
+    targets: &[Vec<u32>],
+    bos: u32,
+    training: Option<&Training>,
+    device: &Device,
+) -> Batch {
+    let rows = training.map_or(0..sources.len(), |t| t.part.clone());
+    let (s, t) = (
+        sources.iter().map(Vec::len).max().unwrap_or(1),
+        targets.iter().map(Vec::len).max().unwrap_or(1),
+    );
+    let (mut src, mut src_mask, mut tgt_in, mut tgt_mask) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut predict_at, mut out) = (Vec::new(), Vec::new());
+    for (r, row) in rows.clone().enumerate() {
+        let (source, target) = (&sources[row], &targets[row]);
+        for k in 0..s {
+            src.push(source.get(k).map_or(PAD as i64, |&v| v as i64));
+            src_mask.push(if k < source.len() { 1.0f32 } else { 0.0 });
+        }
+        for k in 0..t {
+            let read = if k == 0 {
+                bos as i64
+            } else {
+                target.get(k - 1).map_or(PAD as i64, |&v| v as i64)
+            };
+            tgt_in.push(read);
+            tgt_mask.push(if k < target.len() { 1.0f32 } else { 0.0 });
+            if k < target.len() {
+                predict_at.push((r * t + k) as i64);
+                out.push(target[k] as usize);
+            }
+        }
+    }
+    let b = rows.len();
+    let ints = |v: Vec<i64>, cols: usize| {
+        Tensor::<2, Int>::from_data(TensorData::new(v, [b, cols]), device)
+    };
+    let floats =
+        |v: Vec<f32>, cols: usize| Tensor::<2>::from_data(TensorData::new(v, [b, cols]), device);
+    let n = predict_at.len();
+    let all: Vec<usize> = (0..n).collect();
+    Batch {
+        input: Input::Pairs {
+            source: ints(src, s),
+            source_mask: floats(src_mask, s),
+            target_in: ints(tgt_in, t),
+            target_mask: floats(tgt_mask, t),
+            predict_at: Tensor::from_data(TensorData::new(predict_at, [n]), device),
+        },
+        targets: labels(&out, &all, device),
+    }
+}
+
+/// Pairs a WordPiece encoder–decoder (`bert2bert`) reads: both sides through one tokenizer,
+/// each at most this many tokens (special tokens included).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TextPairInput {
+    pub max_source_length: usize,
+    pub max_target_length: usize,
+}
+
+/// The longest source or target a WordPiece pair model may be set to read.
+pub const MAX_PAIR_TOKENS: usize = 512;
+
+impl TextPairInput {
+    /// Check the lengths against the model's `positions`.
+    pub fn check(&self, positions: usize) -> Result<()> {
+        for (what, n) in [
+            ("max_source_length", self.max_source_length),
+            ("max_target_length", self.max_target_length),
+        ] {
+            if !(3..=positions.min(MAX_PAIR_TOKENS)).contains(&n) {
+                bail_input!(
+                    "{what} {n} is not between 3 and {}",
+                    positions.min(MAX_PAIR_TOKENS)
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ids of `[CLS]` (what the decoder reads first) and `[SEP]` (what ends a sequence).
+pub fn bert_specials(tokenizer: &TextTokenizer) -> Result<(u32, u32)> {
+    match (tokenizer.token_id("[CLS]"), tokenizer.token_id("[SEP]")) {
+        (Some(cls), Some(sep)) => Ok((cls, sep)),
+        _ => bail_input!(
+            "the tokenizer has no [CLS] or no [SEP] token (a BERT WordPiece tokenizer has both)"
+        ),
+    }
+}
+
+/// The source ids a WordPiece pair model reads for `text`: `[CLS]` pieces `[SEP]`, at most
+/// `max` of them (the pieces cut). Also says whether it was cut.
+pub fn source_ids(tokenizer: &TextTokenizer, text: &str, max: usize) -> Result<(Vec<u32>, bool)> {
+    let (cls, sep) = bert_specials(tokenizer)?;
+    let pieces = tokenizer.encode_plain(text)?;
+    let cut = pieces.len() + 2 > max;
+    let mut ids = Vec::with_capacity(max.min(pieces.len() + 2));
+    ids.push(cls);
+    ids.extend(pieces.into_iter().take(max.saturating_sub(2)));
+    ids.push(sep);
+    Ok((ids, cut))
+}
+
+/// Pairs tokenized once: sources `[CLS] … [SEP]`, targets `… [SEP]`, cut to the input's
+/// lengths (counted: [`TokenPairs::truncated`]).
+pub struct TokenPairs<'a> {
+    set: &'a PairSet,
+    tokenizer: &'a TextTokenizer,
+    input: &'a TextPairInput,
+    sources: Vec<Vec<u32>>,
+    targets: Vec<Vec<u32>>,
+    bos: u32,
+    /// Sources and targets that were longer than the model reads, cut.
+    pub truncated: (usize, usize),
+}
+
+/// Validation pairs whose generated texts are scored after every epoch (the first ones):
+/// generating is slow next to a forward pass.
+pub const SCORED_PAIRS: usize = 200;
+
+impl<'a> TokenPairs<'a> {
+    pub fn new(
+        set: &'a PairSet,
+        tokenizer: &'a TextTokenizer,
+        input: &'a TextPairInput,
+    ) -> Result<Self> {
+        let (cls, sep) = bert_specials(tokenizer)?;
+        let mut pairs = TokenPairs {
+            set,
+            tokenizer,
+            input,
+            sources: Vec::with_capacity(set.len()),
+            targets: Vec::with_capacity(set.len()),
+            bos: cls,
+            truncated: (0, 0),
+        };
+        for (source, target) in set.sources.iter().zip(&set.targets) {
+            let (ids, cut) = source_ids(tokenizer, source, input.max_source_length)?;
+            pairs.sources.push(ids);
+            pairs.truncated.0 += cut as usize;
+            let mut ids = tokenizer.encode_plain(target)?;
+            let keep = input.max_target_length - 1;
+            pairs.truncated.1 += (ids.len() > keep) as usize;
+            ids.truncate(keep);
+            ids.push(sep);
+            pairs.targets.push(ids);
+        }
+        Ok(pairs)
+    }
+
+    /// One line for people when anything was cut.
+    pub fn truncation_note(&self) -> Option<String> {
+        let input = self.input;
+        let (s, t) = self.truncated;
+        let n = self.sources.len();
+        (s + t > 0).then(|| {
+            format!(
+                "note: {s} of {n} sources longer than {} tokens and {t} targets longer than {} \
+                 were truncated",
+                input.max_source_length, input.max_target_length
+            )
+        })
+    }
+}
+
+impl Examples for TokenPairs<'_> {
+    fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    fn labels(&self) -> &[usize] {
+        &[]
+    }
+
+    fn batch(
+        &self,
+        indices: &[usize],
+        training: Option<&Training>,
+        device: &Device,
+    ) -> Result<Batch> {
+        let pick = |side: &[Vec<u32>]| indices.iter().map(|&i| side[i].clone()).collect::<Vec<_>>();
+        let (sources, targets) = (pick(&self.sources), pick(&self.targets));
+        Ok(layout(&sources, &targets, self.bos, training, device))
+    }
+
+    fn inference_batch(&self) -> usize {
+        64
+    }
+
+    fn lengths(&self) -> Option<Vec<usize>> {
+        Some(self.sources.iter().map(Vec::len).collect())
+    }
+
+    fn noun(&self) -> &'static str {
+        "pairs"
+    }
+
+    fn fixed_features(&self) -> bool {
+        false
+    }
+
+    /// 1 − ROUGE-L F1 of the texts `model` writes (greedy) for the first [`SCORED_PAIRS`].
+    fn error_rate(&self, model: &Classifier) -> Result<Option<f64>> {
+        let n = self.len().min(SCORED_PAIRS);
+        let search = crate::generate::Search {
+            beams: 1,
+            ..crate::infer::summary_search(self.input)
+        };
+        let outputs =
+            crate::infer::summarize_ids(model, self.tokenizer, &self.sources[..n], &search)?;
+        let [_, _, rouge_l] = crate::metrics::rouge::mean_f1(&self.set.targets[..n], &outputs);
+        Ok(Some(1.0 - rouge_l))
     }
 }

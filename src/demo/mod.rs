@@ -4,6 +4,7 @@
 
 pub mod g2p;
 pub mod speech;
+pub mod summarize;
 pub mod topics;
 pub mod vision;
 

@@ -31,19 +31,8 @@ pub struct HfModel {
 /// a Hugging Face BertModel directory. The maximum length is `sentence_bert_config.json`'s
 /// `max_seq_length` when present (sentence-transformers models), else the position table's size.
 pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
+    let config = read_config(dir)?;
     let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| {
-        input_error!(
-            "{}: cannot read ({e}); expected a Hugging Face model directory with config.json, \
-             model.safetensors and tokenizer.json",
-            config_path.display()
-        )
-    })?;
-    let config: BertConfig = serde_json::from_str(&text)
-        .map_err(|e| input_error!("{}: not a BERT config: {e}", config_path.display()))?;
-    config
-        .check()
-        .map_err(|e| input_error!("{}: {e}", config_path.display()))?;
     let weights = ["model.safetensors", "pytorch_model.bin"]
         .iter()
         .map(|f| dir.join(f))
@@ -114,15 +103,7 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
             crate::error::listed(&encoder, 4)
         );
     }
-    let max_length = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["max_seq_length"].as_u64())
-        .map_or(config.max_position_embeddings, |n| n as usize)
-        .min(config.max_position_embeddings);
-    let tokenizer_path = dir.join("tokenizer.json");
-    let tokenizer = TextTokenizer::from_file(&tokenizer_path, max_length)?
-        .fit_to(config.vocab_size, &tokenizer_path)?;
+    let tokenizer = read_tokenizer(dir, &config)?;
     Ok(HfModel {
         dir: dir.to_path_buf(),
         weights,
@@ -131,6 +112,39 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<HfModel> {
         tokenizer,
         unused,
     })
+}
+
+/// The checked `config.json` of a Hugging Face BERT directory.
+pub fn read_config(dir: &Path) -> Result<BertConfig> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        input_error!(
+            "{}: cannot read ({e}); expected a Hugging Face model directory with config.json, \
+             model.safetensors and tokenizer.json",
+            config_path.display()
+        )
+    })?;
+    let config: BertConfig = serde_json::from_str(&text)
+        .map_err(|e| input_error!("{}: not a BERT config: {e}", config_path.display()))?;
+    config
+        .check()
+        .map_err(|e| input_error!("{}: {e}", config_path.display()))?;
+    Ok(config)
+}
+
+/// The `tokenizer.json` of a Hugging Face BERT directory, fitted to `config`'s vocabulary.
+/// Its maximum length is `sentence_bert_config.json`'s `max_seq_length` when present
+/// (sentence-transformers models), else the position table's size.
+pub fn read_tokenizer(dir: &Path, config: &BertConfig) -> Result<TextTokenizer> {
+    let max_length = std::fs::read_to_string(dir.join("sentence_bert_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["max_seq_length"].as_u64())
+        .map_or(config.max_position_embeddings, |n| n as usize)
+        .min(config.max_position_embeddings);
+    let tokenizer_path = dir.join("tokenizer.json");
+    TextTokenizer::from_file(&tokenizer_path, max_length)?
+        .fit_to(config.vocab_size, &tokenizer_path)
 }
 
 /// A Hugging Face BERT directory as a checkpoint to fine-tune from, with a placeholder

@@ -195,6 +195,18 @@ impl MeanRouge {
     }
 }
 
+/// Mean ROUGE-1, ROUGE-2 and ROUGE-L F1 of `predictions` against `references` (lower-cased,
+/// no stemming).
+pub fn mean_f1<R: AsRef<str>, P: AsRef<str>>(references: &[R], predictions: &[P]) -> [f64; 3] {
+    let scorer = Rouge::new(false);
+    let mut mean = MeanRouge::new();
+    for (r, p) in references.iter().zip(predictions) {
+        mean.add(&scorer.score(r.as_ref(), p.as_ref()));
+    }
+    let m = mean.mean();
+    [m.rouge1.fmeasure, m.rouge2.fmeasure, m.rouge_l.fmeasure]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

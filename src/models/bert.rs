@@ -11,6 +11,7 @@ use burn::nn::{
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::layers::{attend_heads, split_heads};
 use crate::kernels;
 
 /// The sizes of a BERT model: Hugging Face's `config.json` fields.
@@ -109,76 +110,76 @@ impl BertConfig {
 
 #[derive(Module, Debug)]
 pub struct Embeddings {
-    word_embeddings: Embedding,
-    position_embeddings: Embedding,
-    token_type_embeddings: Embedding,
-    LayerNorm: LayerNorm,
-    dropout: Dropout,
+    pub(crate) word_embeddings: Embedding,
+    pub(crate) position_embeddings: Embedding,
+    pub(crate) token_type_embeddings: Embedding,
+    pub(crate) LayerNorm: LayerNorm,
+    pub(crate) dropout: Dropout,
 }
 
 #[derive(Module, Debug)]
 pub struct SelfAttention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    dropout: Dropout,
-    heads: usize,
+    pub(crate) query: Linear,
+    pub(crate) key: Linear,
+    pub(crate) value: Linear,
+    pub(crate) dropout: Dropout,
+    pub(crate) heads: usize,
 }
 
 /// A dense layer, dropout, then LayerNorm of it plus the residual: HF's `BertSelfOutput` and
 /// `BertOutput`.
 #[derive(Module, Debug)]
 pub struct AddNorm {
-    dense: Linear,
-    LayerNorm: LayerNorm,
-    dropout: Dropout,
+    pub(crate) dense: Linear,
+    pub(crate) LayerNorm: LayerNorm,
+    pub(crate) dropout: Dropout,
 }
 
 #[derive(Module, Debug)]
 pub struct Attention {
     /// HF's `attention.self` (`self` is a Rust keyword).
-    self_attn: SelfAttention,
-    output: AddNorm,
+    pub(crate) self_attn: SelfAttention,
+    pub(crate) output: AddNorm,
 }
 
 #[derive(Module, Debug)]
 pub struct Intermediate {
-    dense: Linear,
+    pub(crate) dense: Linear,
 }
 
 #[derive(Module, Debug)]
 pub struct Layer {
-    attention: Attention,
-    intermediate: Intermediate,
-    output: AddNorm,
+    pub(crate) attention: Attention,
+    pub(crate) intermediate: Intermediate,
+    pub(crate) output: AddNorm,
 }
 
 #[derive(Module, Debug)]
 pub struct Encoder {
-    layer: Vec<Layer>,
+    pub(crate) layer: Vec<Layer>,
 }
 
 #[derive(Module, Debug)]
 pub struct Bert {
-    embeddings: Embeddings,
-    encoder: Encoder,
+    pub(crate) embeddings: Embeddings,
+    pub(crate) encoder: Encoder,
 }
 
 /// Normal(0, 0.02) weights, as BERT initialises them.
-fn init() -> Initializer {
+pub(crate) fn init() -> Initializer {
     Initializer::Normal {
         mean: 0.0,
         std: 0.02,
     }
 }
 
-fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+pub(crate) fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     LinearConfig::new(d_in, d_out)
         .with_initializer(init())
         .init(device)
 }
 
-fn add_norm(d_in: usize, c: &BertConfig, device: &Device) -> AddNorm {
+pub(crate) fn add_norm(d_in: usize, c: &BertConfig, device: &Device) -> AddNorm {
     AddNorm {
         dense: linear(d_in, c.hidden_size, device),
         LayerNorm: LayerNormConfig::new(c.hidden_size)
@@ -188,8 +189,23 @@ fn add_norm(d_in: usize, c: &BertConfig, device: &Device) -> AddNorm {
     }
 }
 
+/// A freshly initialised attention block (`attention.self` and `attention.output`).
+pub(crate) fn attention(c: &BertConfig, device: &Device) -> Attention {
+    let h = c.hidden_size;
+    Attention {
+        self_attn: SelfAttention {
+            query: linear(h, h, device),
+            key: linear(h, h, device),
+            value: linear(h, h, device),
+            dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
+            heads: c.num_attention_heads,
+        },
+        output: add_norm(h, c, device),
+    }
+}
+
 impl AddNorm {
-    fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+    pub(crate) fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         let x = kernels::dropout(&self.dropout, self.dense.forward(x));
         self.LayerNorm.forward(x + residual)
     }
@@ -206,16 +222,7 @@ impl Bert {
                 .init(device)
         };
         let layer = || Layer {
-            attention: Attention {
-                self_attn: SelfAttention {
-                    query: linear(h, h, device),
-                    key: linear(h, h, device),
-                    value: linear(h, h, device),
-                    dropout: DropoutConfig::new(c.attention_probs_dropout_prob).init(),
-                    heads: c.num_attention_heads,
-                },
-                output: add_norm(h, c, device),
-            },
+            attention: attention(c, device),
             intermediate: Intermediate {
                 dense: linear(h, c.intermediate_size, device),
             },
@@ -246,23 +253,43 @@ impl Bert {
         mask: Tensor<2>,
     ) -> Tensor<3> {
         let [b, t] = ids.dims();
-        let device = ids.device();
-        let positions = Tensor::<1, Int>::arange(0..t as i64, &device)
-            .reshape([1, t])
-            .expand([b, t]);
-        let e = &self.embeddings;
-        let x = e.word_embeddings.forward(ids)
-            + e.position_embeddings.forward(positions)
-            + e.token_type_embeddings.forward(types);
-        let mut x = kernels::dropout(&e.dropout, e.LayerNorm.forward(x));
+        let mut x = self.embeddings.forward(ids, types, 0);
         // Padding gets a large negative score: its attention weight is exactly 0 after softmax.
-        let bias = (mask.ones_like() - mask)
-            .mul_scalar(-1e9)
-            .reshape([b, 1, 1, t]);
+        let bias = padding_bias(mask).reshape([b, 1, 1, t]);
         for layer in &self.encoder.layer {
             x = layer.forward(x, bias.clone());
         }
         x
+    }
+}
+
+/// `-1e9` where `mask` is 0, else 0: added to attention scores, it keeps padding out.
+pub(crate) fn padding_bias(mask: Tensor<2>) -> Tensor<2> {
+    (mask.ones_like() - mask).mul_scalar(-1e9)
+}
+
+impl Embeddings {
+    /// Token ids and token type ids `[B, T]` at positions `start..start + T` → embeddings.
+    pub(crate) fn forward(
+        &self,
+        ids: Tensor<2, Int>,
+        types: Tensor<2, Int>,
+        start: usize,
+    ) -> Tensor<3> {
+        let [b, t] = ids.dims();
+        let device = ids.device();
+        let positions = Tensor::<1, Int>::arange(start as i64..(start + t) as i64, &device)
+            .reshape([1, t])
+            .expand([b, t]);
+        let x = self.word_embeddings.forward(ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(types);
+        kernels::dropout(&self.dropout, self.LayerNorm.forward(x))
+    }
+
+    /// The token table `[vocab, hidden]`.
+    pub(crate) fn word_table(&self) -> Tensor<2> {
+        self.word_embeddings.weight.val()
     }
 }
 
@@ -311,12 +338,29 @@ impl Layer {
 
 impl SelfAttention {
     fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
-        let qkv = [
-            self.query.forward(x.clone()),
-            self.key.forward(x.clone()),
-            self.value.forward(x),
-        ];
-        super::layers::attention(qkv, self.heads, Some(bias), &self.dropout)
+        let (k, v) = self.keys_values(x.clone());
+        self.attend(x, k, v, Some(bias))
+    }
+
+    /// The keys and values of `x`, split into heads.
+    pub(crate) fn keys_values(&self, x: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
+        (
+            split_heads(self.key.forward(x.clone()), self.heads),
+            split_heads(self.value.forward(x), self.heads),
+        )
+    }
+
+    /// Queries from `x` `[B, T, hidden]` over keys and values `[B, heads, S, d]`, `bias`
+    /// (broadcast to `[B, heads, T, S]`) added to the scores.
+    pub(crate) fn attend(
+        &self,
+        x: Tensor<3>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        bias: Option<Tensor<4>>,
+    ) -> Tensor<3> {
+        let q = split_heads(self.query.forward(x), self.heads);
+        attend_heads(q, k, v, bias, &self.dropout)
     }
 }
 

@@ -84,18 +84,38 @@ pub fn attention(
     bias: Option<Tensor<4>>,
     dropout: &Dropout,
 ) -> Tensor<3> {
-    let [b, t, h] = q.dims();
-    let d = h / heads;
-    let split = |y: Tensor<3>| y.reshape([b, t, heads, d]).swap_dims(1, 2);
-    let scores = split(q)
-        .matmul(split(k).swap_dims(2, 3))
-        .div_scalar((d as f64).sqrt());
+    attend_heads(
+        split_heads(q, heads),
+        split_heads(k, heads),
+        split_heads(v, heads),
+        bias,
+        dropout,
+    )
+}
+
+/// `[B, T, width]` → `[B, heads, T, width / heads]`.
+pub fn split_heads(y: Tensor<3>, heads: usize) -> Tensor<4> {
+    let [b, t, h] = y.dims();
+    y.reshape([b, t, heads, h / heads]).swap_dims(1, 2)
+}
+
+/// [`attention`] on queries `[B, heads, T, d]` and keys and values `[B, heads, S, d]` already
+/// split into heads (a decoder's cached keys and values are kept so); `[B, T, heads · d]` out.
+pub fn attend_heads(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    bias: Option<Tensor<4>>,
+    dropout: &Dropout,
+) -> Tensor<3> {
+    let [b, heads, t, d] = q.dims();
+    let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((d as f64).sqrt());
     let scores = match bias {
         Some(bias) => scores + bias,
         None => scores,
     };
     let probs = kernels::dropout(dropout, kernels::softmax(scores, 3));
-    probs.matmul(split(v)).swap_dims(1, 2).reshape([b, t, h])
+    probs.matmul(v).swap_dims(1, 2).reshape([b, t, heads * d])
 }
 
 /// `nn.MaxPool2d(kernel, stride, padding)`.

@@ -8,6 +8,7 @@
 //! `backbone.` + its PyTorch name (see [`from_torch_name`], [`to_torch_name`]).
 
 pub mod bert;
+pub mod bert2bert;
 pub mod cnn;
 pub mod convnext;
 pub mod efficientnet;
@@ -51,7 +52,8 @@ pub struct ModelOptions {
     /// is resized to it; a ViT's position embeddings are resampled for its patch grid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
-    /// Text models: the sizes of the BERT encoder (its vocabulary is the checkpoint's tokenizer).
+    /// Text models: the sizes of the BERT encoder (its vocabulary is the checkpoint's tokenizer);
+    /// `bert2bert`: of its encoder and of its decoder alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bert: Option<bert::BertConfig>,
     /// `lstm`: the sizes and dropouts of the AWD-LSTM, and whether it is a language model.
@@ -136,6 +138,7 @@ pub enum Backbone {
     Lstm(lstm::AwdLstm),
     Seq2Seq(seq2seq::Seq2Seq),
     Whisper(whisper::Whisper),
+    Bert2Bert(bert2bert::Bert2Bert),
 }
 
 impl Backbone {
@@ -167,6 +170,7 @@ impl Backbone {
                     )),
             ],
             Backbone::Whisper(m) => m.stages(),
+            Backbone::Bert2Bert(m) => m.stages(),
         }
     }
 
@@ -225,7 +229,17 @@ impl Backbone {
                     predict_at,
                 },
             ) => m.features(source, source_mask, target_in, target_mask, predict_at),
-            (Backbone::Seq2Seq(_), _) => {
+            (
+                Backbone::Bert2Bert(m),
+                Input::Pairs {
+                    source,
+                    source_mask,
+                    target_in,
+                    predict_at,
+                    ..
+                },
+            ) => m.features(source, source_mask, target_in, predict_at),
+            (Backbone::Seq2Seq(_) | Backbone::Bert2Bert(_), _) => {
                 bail_input!("a sequence-to-sequence model takes sequence pairs")
             }
             (_, Input::Pairs { .. }) => bail_input!("this model does not take sequence pairs"),
@@ -351,6 +365,7 @@ impl HeadKind {
     fn of(arch: &ArchInfo, options: &ModelOptions) -> HeadKind {
         match &options.lstm {
             _ if arch.is_speech() => HeadKind::Table,
+            _ if arch.name == bert2bert::ARCH => HeadKind::Tied,
             Some(c) if c.tie_weights => HeadKind::Tied,
             Some(_) => HeadKind::Normalized,
             None => HeadKind::Linear,
@@ -494,6 +509,7 @@ impl Classifier {
         let kind = match backbone {
             Backbone::Lstm(_) => HeadKind::Normalized,
             Backbone::Whisper(_) => HeadKind::Table,
+            Backbone::Bert2Bert(_) => HeadKind::Tied,
             _ => HeadKind::Linear,
         };
         let head = initialised(Head::new(features, num_classes, kind, &cpu)).fork(device);
@@ -542,6 +558,7 @@ impl Classifier {
     pub fn forward_head(&self, features: Tensor<2>) -> Tensor<2> {
         self.head.forward(features, || match &self.backbone {
             Backbone::Lstm(m) => Some(m.tied_weight()),
+            Backbone::Bert2Bert(m) => Some(m.tied_weight()),
             _ => None,
         })
     }

@@ -6,8 +6,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backbone, ModelOptions, bert, cnn, convnext, efficientnet, inception, lstm, resnet, vgg, vit,
-    whisper,
+    Backbone, ModelOptions, bert, bert2bert, cnn, convnext, efficientnet, inception, lstm, resnet,
+    vgg, vit, whisper,
 };
 use crate::bail_input;
 
@@ -34,7 +34,8 @@ pub enum ArchKind {
     /// [`ModelOptions::lstm`] for `lstm`).
     Text,
     /// Sequence pairs (characters in, tokens out); the sizes travel in
-    /// [`ModelOptions::seq2seq`].
+    /// [`ModelOptions::seq2seq`] (`bert2bert`: WordPiece tokens both sides, the sizes in
+    /// [`ModelOptions::bert`]).
     Pairs,
     /// Speech (log-mel spectrograms) to text; the sizes travel in [`ModelOptions::whisper`].
     Speech,
@@ -144,7 +145,8 @@ impl ArchInfo {
             (ArchKind::Text, Some(c), _) => c.hidden_size,
             (ArchKind::Text, None, Some(c)) => c.features(),
             (ArchKind::Text, None, None) => 0,
-            (ArchKind::Pairs, _, _) => options.seq2seq.as_ref().map_or(0, |c| c.hidden),
+            (ArchKind::Pairs, Some(c), _) => c.hidden_size,
+            (ArchKind::Pairs, None, _) => options.seq2seq.as_ref().map_or(0, |c| c.hidden),
             (ArchKind::Speech, _, _) => options.whisper.as_ref().map_or(0, |c| c.d_model),
         }
     }
@@ -152,9 +154,10 @@ impl ArchInfo {
     /// Check that `options` make sense for this architecture.
     pub fn check(&self, options: &ModelOptions) -> Result<()> {
         let is_lstm = self.name == lstm::ARCH;
+        let is_bert2bert = self.name == bert2bert::ARCH;
         for (wanted, present, what) in [
             (
-                self.is_text() && !is_lstm,
+                (self.is_text() && !is_lstm) || is_bert2bert,
                 options.bert.is_some(),
                 "a BERT config",
             ),
@@ -187,11 +190,12 @@ impl ArchInfo {
             c.check()
                 .map_err(|e| crate::input_error!("{}: {e}", self.name))?;
         }
-        if self.is_seq2seq() != options.seq2seq.is_some() {
+        let recurrent_seq2seq = self.is_seq2seq() && !is_bert2bert;
+        if recurrent_seq2seq != options.seq2seq.is_some() {
             bail_input!(
                 "{}: the model options {} an encoder–decoder config",
                 self.name,
-                if self.is_seq2seq() { "lack" } else { "have" }
+                if recurrent_seq2seq { "lack" } else { "have" }
             );
         }
         if let Some(c) = &options.seq2seq {
@@ -539,6 +543,17 @@ pub const ARCHITECTURES: &[ArchInfo] = &[
         backbone: |o, _, d| {
             let config = o.seq2seq.as_ref().expect("checked by ArchInfo::check");
             Backbone::Seq2Seq(config.init(d))
+        },
+    },
+    ArchInfo {
+        name: bert2bert::ARCH,
+        summary: "BERT2BERT encoder–decoder (both halves BERT of one config, e.g. warm-started from all-MiniLM-L6-v2): WordPiece tokens in and out",
+        kind: ArchKind::Pairs,
+        stages: &["encoder", "decoder"],
+        torch_head: "decoder.cls",
+        backbone: |o, _, d| {
+            let config = o.bert.as_ref().expect("checked by ArchInfo::check");
+            Backbone::Bert2Bert(bert2bert::Bert2Bert::new(config, d))
         },
     },
     ArchInfo {

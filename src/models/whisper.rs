@@ -359,10 +359,7 @@ impl Whisper {
                 a.split(a.k_proj.forward(h.clone())),
                 a.split(a.v_proj.forward(h.clone())),
             );
-            let (k, v) = match c.own {
-                Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
-                None => (k, v),
-            };
+            let (k, v) = c.own_with(k, v);
             // New token i may not see the new tokens after it.
             x = x + a.attend(h, k.clone(), v.clone(), n > 1);
             let h = layer.encoder_attn_layer_norm.forward(x.clone());
@@ -438,15 +435,29 @@ impl Attention {
 /// cross-attention's (fixed) ones, for `B` sequences at once.
 #[derive(Clone, Debug)]
 pub struct Cache {
-    layers: Vec<LayerCache>,
+    pub(crate) layers: Vec<LayerCache>,
     /// Tokens fed so far (the position of the next one).
     pub length: usize,
 }
 
 #[derive(Clone, Debug)]
-struct LayerCache {
-    cross: (Tensor<4>, Tensor<4>),
-    own: Option<(Tensor<4>, Tensor<4>)>,
+pub(crate) struct LayerCache {
+    pub(crate) cross: (Tensor<4>, Tensor<4>),
+    pub(crate) own: Option<(Tensor<4>, Tensor<4>)>,
+}
+
+impl LayerCache {
+    /// The self-attention's keys and values so far followed by the new ones `k`, `v`
+    /// (`[B, heads, n, d]`).
+    pub(crate) fn own_with(&self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        match &self.own {
+            Some((pk, pv)) => (
+                Tensor::cat(vec![pk.clone(), k], 2),
+                Tensor::cat(vec![pv.clone(), v], 2),
+            ),
+            None => (k, v),
+        }
+    }
 }
 
 impl Cache {

@@ -3,6 +3,7 @@
 pub mod charts;
 pub mod g2p;
 pub mod speech;
+pub mod summarize;
 pub mod topics;
 pub mod vision;
 

@@ -82,6 +82,9 @@ pub enum RunKind {
     TextLora,
     /// A recurrent sequence-to-sequence model.
     Sequences,
+    /// A transformer encoder–decoder (bert2bert), warm-started or from scratch: label
+    /// smoothing 0.1, as fairseq's and Rothe et al.'s recipes.
+    TextSequences,
 }
 
 impl RunKind {
@@ -94,6 +97,7 @@ impl RunKind {
             RunKind::TextFinetune => (5e-5, Schedule::Linear, 0.0),
             RunKind::TextLora => (5e-4, Schedule::Linear, 0.0),
             RunKind::Sequences => (1e-3, Schedule::Cosine, 0.0),
+            RunKind::TextSequences => (1e-4, Schedule::Linear, 0.1),
         }
     }
 }
