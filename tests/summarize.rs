@@ -146,6 +146,13 @@ fn a_decoder_position_does_not_see_the_tokens_after_it() {
     let h = 16;
     assert_eq!(a[..3 * h], b[..3 * h], "positions 0-2 saw later tokens");
     assert_ne!(a[3 * h..4 * h], b[3 * h..4 * h]);
+    // The decoder reads the source: another one changes every position.
+    let other = ids(&[&[1, 6, 6, 6, 2]]);
+    let (o, _) = m.decode(m.start(other, mask.clone()), ids(&[&[1, 12, 13, 14, 15]]));
+    let o = o.into_data().try_into_vec::<f32>().unwrap();
+    for t in 0..5 {
+        assert_ne!(a[t * h..(t + 1) * h], o[t * h..(t + 1) * h], "position {t}");
+    }
     // Padding the source does not change anything (the mask keeps it out).
     let padded = ids(&[&[1, 5, 9, 7, 2, 0, 0]]);
     let pmask = Tensor::from_data(
