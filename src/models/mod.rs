@@ -123,6 +123,9 @@ pub enum Input {
         tokens: Tensor<2, Int>,
         predict_at: Tensor<1, Int>,
     },
+    /// Features `[B, F]` a frozen backbone computed already (once, for many runs): every
+    /// backbone passes them through.
+    Features(Tensor<2>),
 }
 
 /// The audio of a speech batch.
@@ -198,6 +201,7 @@ impl Backbone {
     /// tied); a mismatch (a text checkpoint given images) is the caller's input error.
     pub fn forward(&self, input: Input, head: &Head) -> Result<Tensor<2>> {
         Ok(match (self, input) {
+            (_, Input::Features(f)) => f,
             (Backbone::Cnn(m), Input::Images(x)) => m.forward(x),
             (Backbone::ResNet(m), Input::Images(x)) => m.forward(x),
             (Backbone::Vgg(m), Input::Images(x)) => m.forward(x),
