@@ -86,7 +86,7 @@ pub fn loss_and_accuracy(model: &Classifier, examples: &dyn Examples) -> Result<
     let order = inference_order(examples);
     for chunk in order.chunks(examples.inference_batch()) {
         let batch = examples.batch(chunk, None, &device)?;
-        let logits = model.forward(batch.input)?;
+        let logits = examples.scores(model.forward(batch.input)?);
         let m = batch.targets.dims()[0];
         let (l, h) = batch_loss_and_hits(logits, batch.targets);
         loss += l * m as f64;

@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-fn demo(out: &std::path::Path) -> serde_json::Value {
+fn demo(out: &std::path::Path, methods: &str) -> serde_json::Value {
     let data = common::fashion_mnist();
     let run = Command::new(env!("CARGO_BIN_EXE_pretune"))
         .args([
@@ -14,6 +14,8 @@ fn demo(out: &std::path::Path) -> serde_json::Value {
             data.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
+            "--methods",
+            methods,
         ])
         .output()
         .unwrap();
@@ -56,7 +58,8 @@ fn outcomes(results: &serde_json::Value) -> Vec<(u64, String, u64, f64, Vec<f64>
 #[test]
 fn quick_demo_writes_a_report_and_repeats_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let first = demo(&tmp.path().join("a"));
+    const FIRST: &str = "scratch,linear-probe,finetune";
+    let first = demo(&tmp.path().join("a"), FIRST);
 
     let runs = outcomes(&first);
     let methods: Vec<&str> = runs.iter().map(|r| r.1.as_str()).collect();
@@ -97,10 +100,74 @@ fn quick_demo_writes_a_report_and_repeats_exactly() {
         assert!(colored > 1000, "{chart} looks empty");
     }
 
-    let second = demo(&tmp.path().join("b"));
+    let second = demo(&tmp.path().join("b"), FIRST);
     assert_eq!(
         outcomes(&first),
         outcomes(&second),
         "same seed, same numbers"
     );
+}
+
+/// EfficientNet-Lite0's ImageNet weights, where `scripts/efficientnet.sh` puts them.
+const LITE0: &str = "models/efficientnet-lite0/efficientnet-lite0-57934424.pth";
+
+/// The self-supervised and ImageNet rows: they run, beat chance, and the one-time SimCLR
+/// pretraining is cached and read back the next time, giving the same numbers.
+#[test]
+fn quick_demo_runs_the_simclr_and_imagenet_rows_and_caches_the_pretraining() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let imagenet = std::path::Path::new(LITE0).is_file();
+    if !imagenet {
+        eprintln!("{LITE0} missing (scripts/efficientnet.sh): the imagenet rows are not tested");
+    }
+    let methods = if imagenet {
+        "scratch,simclr-probe,simclr-finetune,imagenet-probe,imagenet-finetune"
+    } else {
+        "scratch,simclr-probe,simclr-finetune"
+    };
+    let first = demo(&out, methods);
+    let runs = outcomes(&first);
+    assert_eq!(
+        runs.len(),
+        2 * methods.split(',').count(),
+        "2 budgets, 1 seed"
+    );
+    for r in &runs {
+        assert!(
+            r.3 > 0.3,
+            "{} at {} labels: {} is no better than chance",
+            r.1,
+            r.0,
+            r.3
+        );
+    }
+    let simclr = &first["simclr"];
+    assert_eq!(simclr["cached"], false);
+    let knn = simclr["knn_accuracy"].as_array().unwrap();
+    assert_eq!(knn.len(), 1, "one epoch, one kNN accuracy");
+    assert!(
+        knn[0].as_f64().unwrap() > 0.3,
+        "kNN over 10 classes: {simclr}"
+    );
+    assert!(out.join("cache").read_dir().unwrap().count() == 1);
+    if imagenet {
+        assert_eq!(first["imagenet"]["image_size"], 64);
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("simclr-finetune") && report.contains("kNN"),
+        "{report}"
+    );
+
+    // The second run reads the pretraining back and repeats its rows.
+    let second = demo(&out, "simclr-probe");
+    assert_eq!(second["simclr"]["cached"], true);
+    let probe = |r: &serde_json::Value| {
+        outcomes(r)
+            .into_iter()
+            .filter(|o| o.1 == "simclr-probe")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(probe(&first), probe(&second));
 }

@@ -122,6 +122,24 @@ fn killed_runs_resume_to_identical_weights() {
     );
 }
 
+/// Contrastive pretraining (two views per image, the projection head, the kNN monitor)
+/// resumes as exactly.
+#[test]
+fn killed_contrastive_runs_resume_to_identical_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = common::squares(40, 3, 4);
+    let data = common::write_idx_dir(&tmp.path().join("data"), &set, &set);
+    kills_and_resumes_to_identical_weights(
+        &format!(
+            "--task contrastive --data {} --epochs 3 --batch-size 16 --val-fraction 0.2 \
+             --save-every 2 --seed 5",
+            data.display()
+        ),
+        4,
+        (80, 800),
+    );
+}
+
 /// A sequence-to-sequence run (no classes, batches of pairs) resumes as exactly.
 #[test]
 fn killed_sequence_runs_resume_to_identical_weights() {

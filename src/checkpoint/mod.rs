@@ -257,6 +257,12 @@ impl Meta {
             Task::Classify | Task::Mlm | Task::Lm if arch.is_speech() => {
                 bail_input!("a speech model transcribes (task \"transcribe\")")
             }
+            Task::Contrastive if !matches!(arch.kind, models::ArchKind::Image(_)) => {
+                bail_input!(
+                    "contrastive learning needs an image model, not {}",
+                    arch.name
+                )
+            }
             _ => {}
         }
         Ok((meta, arch))
@@ -268,6 +274,7 @@ impl Meta {
         match self.task {
             Task::Classify => self.class_names.len(),
             Task::Mlm | Task::Lm | Task::Transcribe => self.model_options.vocab_size(),
+            Task::Contrastive => models::PROJECTION_DIM,
             Task::Seq2seq => self
                 .model_options
                 .seq2seq
@@ -471,8 +478,10 @@ impl Checkpoint {
     /// gets (without inception's auxiliary classifier; an encoder–decoder with that many
     /// output tokens; an LSTM as a classifier).
     pub fn backbone_options_for(&self, num_classes: usize) -> ModelOptions {
+        // (A contrastive model's projection head is dropped: the new head is linear.)
         let mut options = ModelOptions {
             aux_logits: false,
+            contrastive: None,
             ..self.meta.model_options.clone()
         };
         if let Some(config) = options.seq2seq.as_mut() {
@@ -506,18 +515,24 @@ impl Checkpoint {
                 models::load_error(err, str::to_string, false)
             );
         }
-        if !result.unused.is_empty() {
+        // Tensors outside the filter were not asked for (a tied language model has no head
+        // weight for a classifier's head to miss; a projection head is left behind).
+        let wanted = filter.map(|f| regex::Regex::new(f).expect("our filters are valid regexes"));
+        let unused: Vec<String> = result
+            .unused
+            .iter()
+            .filter(|p| wanted.as_ref().is_none_or(|w| w.is_match(p)))
+            .cloned()
+            .collect();
+        if !unused.is_empty() {
             bail_input!(
                 "{}: holds {} tensor(s) the {} architecture does not have: {}",
                 file.display(),
-                result.unused.len(),
+                unused.len(),
                 self.arch.name,
-                crate::error::listed(&result.unused, 8)
+                crate::error::listed(&unused, 8)
             );
         }
-        // Tensors outside the filter were not asked for (a tied language model has no head
-        // weight for a classifier's head to miss).
-        let wanted = filter.map(|f| regex::Regex::new(f).expect("our filters are valid regexes"));
         let missing: Vec<&str> = result
             .missing
             .iter()

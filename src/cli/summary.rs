@@ -25,6 +25,7 @@ pub fn training(
         Task::Lm => format!("next tokens of a {}-token vocabulary", meta.head_size()),
         Task::Seq2seq => format!("sequences of a {}-token vocabulary", meta.head_size()),
         Task::Transcribe => format!("transcripts of a {}-token vocabulary", meta.head_size()),
+        Task::Contrastive => format!("{}-d projections of image views (SimCLR)", meta.head_size()),
     };
     let mut facts = vec![
         ("checkpoint", out.display().to_string()),
@@ -79,6 +80,15 @@ pub fn training(
             ("train token accuracy", pct(Some(best.train_accuracy))),
             ("val token accuracy", pct(best.val_accuracy)),
             ("val word error rate", pct(best.val_error_rate)),
+        ]),
+        // The views' accuracy: how often a view's most similar other view is its twin.
+        Task::Contrastive => facts.extend([
+            ("train twin accuracy", pct(Some(best.train_accuracy))),
+            ("val twin accuracy", pct(best.val_accuracy)),
+            (
+                "val kNN accuracy",
+                pct(best.val_error_rate.map(|e| 1.0 - e)),
+            ),
         ]),
     }
     facts.push((

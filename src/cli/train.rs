@@ -95,9 +95,14 @@ pub struct PretrainArgs {
     #[arg(long, default_value = "cnn")]
     pub model: String,
     /// What to learn: the classes of the data, or (text models) to fill in masked tokens, BERT's
-    /// self-supervised pretraining, which needs no labels.
+    /// self-supervised pretraining, which needs no labels, or (image models) SimCLR's
+    /// contrastive learning, which needs no labels either.
     #[arg(long, value_enum, default_value_t = Task::Classify)]
     pub task: Task,
+    /// --task contrastive: the NT-Xent loss's temperature (cosine similarities are divided by
+    /// it; 0.2 suits small images, SimCLR used 0.1–0.5).
+    #[arg(long, default_value_t = 0.2, value_parser = train::positive)]
+    pub temperature: f64,
     #[command(flatten)]
     pub layout: ModelArgs,
     #[command(flatten)]
@@ -208,6 +213,13 @@ impl FreshPlan<'_> {
             bail_input!(
                 "--model {}: speech models are fine-tuned from a pretrained one (pretune \
                  finetune --from models/whisper-tiny.en), not pretrained here",
+                arch.name
+            );
+        }
+        if task == Task::Contrastive && !matches!(arch.kind, ArchKind::Image(_)) {
+            bail_input!(
+                "--task contrastive: contrastive learning compares views of images; {} is not an \
+                 image model",
                 arch.name
             );
         }
@@ -334,6 +346,8 @@ impl FreshPlan<'_> {
             (Some(t), _) if self.task.is_language_model() => t.vocab_size(),
             (_, ModelInput::TextPairs(_)) => options.vocab_size(),
             (_, ModelInput::Pairs(p)) => p.target_vocab.len(),
+            // Labels, if any, are not learned.
+            _ if self.task == Task::Contrastive => models::PROJECTION_DIM,
             _ => classes(&sets, data)?,
         };
         let model = Classifier::new(self.arch, &options, outputs, seed, device);
@@ -345,6 +359,27 @@ impl FreshPlan<'_> {
             sets,
         })
     }
+}
+
+/// Contrastive pretraining's defaults where the command line left them: batches of 256,
+/// SimCLR's views, no label smoothing (the targets are the views' twins, not classes).
+fn contrastive_recipe(recipe: &mut train::Recipe, args: &super::args::RecipeArgs) -> Result<()> {
+    pretune::data::views::check_single_process()?;
+    recipe.batch_size = args.batch_size.unwrap_or(256);
+    recipe.augment = args.augment.unwrap_or(pretune::data::Augment::Simclr);
+    recipe.label_smoothing = args.label_smoothing.unwrap_or(0.0);
+    if recipe.augment == pretune::data::Augment::None {
+        bail_input!(
+            "--task contrastive --augment none: the two views of an image would be the same; \
+             use simclr (the default) or resized-crop-flip"
+        );
+    }
+    if recipe.batch_size < 2 {
+        bail_input!(
+            "--task contrastive: a batch needs at least 2 images, each the others' negative"
+        );
+    }
+    Ok(())
 }
 
 /// The number of classes of the training data, which a classifier needs at least 2 of.
@@ -360,16 +395,22 @@ fn classes(sets: &TrainingData, data: &DataSpec) -> Result<usize> {
 }
 
 pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
-    let plan = FreshPlan::new(&args.model, args.task, &args.layout, &args.text)?;
+    let mut plan = FreshPlan::new(&args.model, args.task, &args.layout, &args.text)?;
     if parallel::is_root() {
         check_out(&args.out, args.overwrite, None)?;
     }
-    let recipe = args.recipe.resolve(match plan.arch.kind {
+    let mut recipe = args.recipe.resolve(match plan.arch.kind {
         _ if plan.arch.name == bert2bert::ARCH => RunKind::TextSequences,
         ArchKind::Text | ArchKind::Speech => RunKind::TextFromScratch,
         ArchKind::Pairs => RunKind::Sequences,
         ArchKind::Image(_) => RunKind::Images,
     });
+    if plan.task == Task::Contrastive {
+        contrastive_recipe(&mut recipe, &args.recipe)?;
+        plan.options.contrastive = Some(models::Contrastive {
+            temperature: args.temperature,
+        });
+    }
     let (arch, task) = (plan.arch, plan.task);
     let data = args.data.with_absolute_path();
     let f = plan.build(&data, recipe.seed, device)?;
@@ -388,6 +429,16 @@ pub fn pretrain(args: PretrainArgs, device: &Device) -> Result<()> {
             f.sets.train.len(),
             f.sets.val.len(),
             f.model.outputs()
+        ),
+        Task::Contrastive => format!(
+            "{} train / {} val images by {}, labels ignored (batches of {}, {} views)",
+            f.sets.train.len(),
+            f.sets.val.len(),
+            task.objective(),
+            recipe.batch_size,
+            serde_json::to_value(recipe.augment)?
+                .as_str()
+                .unwrap_or("augmented"),
         ),
     };
     println!(
@@ -691,6 +742,34 @@ pub fn resume(args: ResumeArgs, device: &Device) -> Result<()> {
     execute(run, snapshot.model, sets, &args.dir, Some(snapshot.resume))
 }
 
+/// A contrastive run's examples: its training images' views, and its validation images' with
+/// the k-nearest-neighbour monitor.
+fn views<'a>(
+    meta: &Meta,
+    recipe: &train::Recipe,
+    norm: &'a Normalization,
+    sets: &'a TrainingData,
+) -> Result<(
+    Box<dyn pretune::data::Examples + 'a>,
+    Option<Box<dyn pretune::data::Examples + 'a>>,
+)> {
+    use pretune::data::views::Views;
+    let temperature = meta
+        .model_options
+        .contrastive
+        .context("a contrastive model has its temperature")?
+        .temperature;
+    let train = sets.train.images().context("image data")?;
+    let val = sets.val.images().filter(|v| !v.is_empty()).map(|v| {
+        Box::new(Views::new(v, norm, recipe.augment, temperature).validation(train))
+            as Box<dyn pretune::data::Examples>
+    });
+    Ok((
+        Box::new(Views::new(train, norm, recipe.augment, temperature)),
+        val,
+    ))
+}
+
 /// Train (saving resume state as it goes), save the checkpoint, print the summary.
 fn execute(
     run: RunDescription,
@@ -751,20 +830,28 @@ fn execute(
     let mut meta = run.meta;
     let recipe = meta.recipe.clone().context("a training run has a recipe")?;
     let plan = Plan {
-        recipe,
         phases: meta.phases.clone(),
-        keep: Keep::Best(match meta.task {
+        keep: match meta.task {
             // A summarizer's epochs are told apart by ROUGE-L (its `error_rate`).
-            Task::Seq2seq if matches!(meta.input, ModelInput::TextPairs(_)) => Score::ErrorRate,
-            Task::Classify | Task::Seq2seq => Score::Accuracy,
-            Task::Mlm | Task::Lm => Score::Loss,
-            Task::Transcribe => Score::ErrorRate,
-        }),
+            Task::Seq2seq if matches!(meta.input, ModelInput::TextPairs(_)) => {
+                Keep::Best(Score::ErrorRate)
+            }
+            Task::Classify | Task::Seq2seq => Keep::Best(Score::Accuracy),
+            Task::Mlm | Task::Lm => Keep::Best(Score::Loss),
+            Task::Transcribe => Keep::Best(Score::ErrorRate),
+            // SimCLR keeps its last weights; the kNN accuracy is only watched.
+            Task::Contrastive => Keep::Last,
+        },
         feature_cache: !run.no_feature_cache,
+        recipe,
     };
     let (train_examples, val_examples) = match (&meta.input, &tokenizer) {
         (ModelInput::Speech(input), Some(tokenizer)) => {
             super::speech::examples(&model, &meta.phases, input, tokenizer, &sets)?
+        }
+        (ModelInput::Image(spec), _) if meta.task == Task::Contrastive => {
+            pretune::data::views::check_single_process()?;
+            views(&meta, &plan.recipe, &spec.normalization, &sets)?
         }
         _ => {
             let train = meta

@@ -207,6 +207,11 @@ pub trait Examples {
     fn error_rate(&self, _model: &Classifier) -> Result<Option<f64>> {
         Ok(None)
     }
+    /// The scores the loss and the accuracy read, from the model's outputs for a batch: the
+    /// outputs themselves, or (contrastive views, [`super::views`]) their similarities.
+    fn scores(&self, outputs: Tensor<2>) -> Tensor<2> {
+        outputs
+    }
 }
 
 /// How a training step makes its batch.
@@ -332,7 +337,7 @@ fn shape(set: &ImageSet, batch: usize) -> [usize; 4] {
     [batch, set.channels, set.height, set.width]
 }
 
-fn image_tensor(values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
+pub(super) fn image_tensor(values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::<1>::from_data(
         TensorData::new(values, [shape.iter().product::<usize>()]),
         device,

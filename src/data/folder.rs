@@ -28,11 +28,13 @@ pub fn read(
 ) -> Result<(ImageSet, usize)> {
     let (class_root, filter) = split_root(root, split)?;
     let class_names = class_dirs(&split_root(root, Split::Train)?.0)?;
-    if class_names.len() < 2 {
+    // One folder is a set of unlabelled images (contrastive pretraining); a classifier
+    // refuses fewer than 2 classes later.
+    if class_names.is_empty() {
         bail_input!(
-            "{}: found {} class folder(s); an image folder needs one sub-folder per class, at least 2",
-            class_root.display(),
-            class_names.len()
+            "{}: found no class folder; an image folder needs one sub-folder per class (one \
+             for unlabelled images)",
+            class_root.display()
         );
     }
     let mut files = Vec::new();

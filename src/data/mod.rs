@@ -20,6 +20,7 @@ pub mod speech;
 pub mod split;
 pub mod texts;
 pub mod tokenizer;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 

@@ -28,7 +28,7 @@ pub use registry::{ARCHITECTURES, ArchInfo, ArchKind, ImageArch, Interpolation, 
 
 use anyhow::Result;
 use burn::module::{Param, ParamGroup};
-use burn::nn::{BatchNorm, BatchNormConfig, LinearConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +62,21 @@ pub struct ModelOptions {
     /// Speech models: the sizes of the Whisper encoder and decoder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whisper: Option<whisper::WhisperConfig>,
+    /// Contrastive pretraining: the head is SimCLR's projection (features → features, ReLU →
+    /// [`PROJECTION_DIM`]), whose outputs are compared at this temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contrastive: Option<Contrastive>,
 }
+
+/// How a contrastively pretrained model compares its projections.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Contrastive {
+    /// The NT-Xent loss's temperature: cosine similarities are divided by it.
+    pub temperature: f64,
+}
+
+/// Outputs of SimCLR's projection head.
+pub const PROJECTION_DIM: usize = 128;
 
 impl ModelOptions {
     /// A text or speech model's vocabulary: the rows of the token embedding its tokenizer
@@ -111,6 +125,9 @@ pub enum Input {
         tokens: Tensor<2, Int>,
         predict_at: Tensor<1, Int>,
     },
+    /// Features `[B, F]` a frozen backbone computed already (once, for many runs): every
+    /// backbone passes them through.
+    Features(Tensor<2>),
 }
 
 /// The audio of a speech batch.
@@ -188,6 +205,7 @@ impl Backbone {
     /// tied); a mismatch (a text checkpoint given images) is the caller's input error.
     pub fn forward(&self, input: Input, head: &Head) -> Result<Tensor<2>> {
         Ok(match (self, input) {
+            (_, Input::Features(f)) => f,
             (Backbone::Cnn(m), Input::Images(x)) => m.forward(x),
             (Backbone::ResNet(m), Input::Images(x)) => m.forward(x),
             (Backbone::Vgg(m), Input::Images(x)) => m.forward(x),
@@ -290,6 +308,10 @@ pub enum Task {
     /// Speech recognition (speech models): the transcript, token by token (the head is the
     /// decoder's vocabulary).
     Transcribe,
+    /// Pretraining without labels (image models): SimCLR's contrastive learning, which tells
+    /// two random views of each image from those of the others in the batch (the head is a
+    /// projection that fine-tuning drops).
+    Contrastive,
 }
 
 /// The output layer: scores = features · W + b.
@@ -302,6 +324,8 @@ pub enum Task {
 #[derive(Module, Debug)]
 pub struct Head {
     pub norm: Option<BatchNorm>,
+    /// A projection head's hidden layer, read through a ReLU (SimCLR's).
+    pub hidden: Option<Linear>,
     /// `[features, outputs]` (Burn's layout); `None` when tied.
     pub weight: Option<Param<Tensor<2>>>,
     pub bias: Option<Param<Tensor<1>>>,
@@ -358,6 +382,8 @@ enum HeadKind {
     /// A speech model's: its decoder's token table too (the decoder reads its embeddings
     /// from the head), without bias, drawn as Whisper draws its embeddings.
     Table,
+    /// SimCLR's projection: a hidden layer as wide as the features, a ReLU, then linear.
+    Projection,
 }
 
 impl HeadKind {
@@ -366,6 +392,7 @@ impl HeadKind {
         match &options.lstm {
             _ if arch.is_speech() => HeadKind::Table,
             _ if arch.name == bert2bert::ARCH => HeadKind::Tied,
+            _ if options.contrastive.is_some() => HeadKind::Projection,
             Some(c) if c.tie_weights => HeadKind::Tied,
             Some(_) => HeadKind::Normalized,
             None => HeadKind::Linear,
@@ -387,6 +414,7 @@ impl Head {
         if kind == HeadKind::Tied {
             return Head {
                 norm: None,
+                hidden: None,
                 weight: None,
                 bias: Some(Param::from_tensor(Tensor::zeros([outputs], device))),
             };
@@ -394,6 +422,8 @@ impl Head {
         Head {
             norm: (kind == HeadKind::Normalized)
                 .then(|| BatchNormConfig::new(features).init(device)),
+            hidden: (kind == HeadKind::Projection)
+                .then(|| LinearConfig::new(features, features).init(device)),
             weight: Some(linear.weight),
             bias: linear.bias,
         }
@@ -403,6 +433,10 @@ impl Head {
     fn forward(&self, features: Tensor<2>, tied: impl FnOnce() -> Option<Tensor<2>>) -> Tensor<2> {
         let features = match &self.norm {
             Some(norm) => norm.forward(features),
+            None => features,
+        };
+        let features = match &self.hidden {
+            Some(hidden) => burn::tensor::activation::relu(hidden.forward(features)),
             None => features,
         };
         let scores = match &self.weight {
@@ -451,6 +485,7 @@ impl Task {
             Task::Classify => "classification",
             Task::Seq2seq => "sequence to sequence",
             Task::Transcribe => "speech recognition",
+            Task::Contrastive => "contrastive learning (SimCLR)",
         }
     }
 

@@ -30,11 +30,15 @@ pub struct Panel {
     pub y_percent: bool,
 }
 
-const PALETTE: [RGBColor; 4] = [
+const PALETTE: [RGBColor; 7] = [
     RGBColor(214, 39, 40),
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
+    // matplotlib's next tab colours: orange, brown, pink (the vision demo's seven methods).
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
 ];
 
 /// Plotters draws text with the bundled DejaVu Sans, so charts look the same on every machine.

@@ -39,7 +39,7 @@ impl Inputs<'_> {
         Ok(Some(match self {
             Inputs::Examples(examples) => {
                 let b = examples.batch(chunk, Some(training), device)?;
-                (model.forward(b.input)?, b.targets)
+                (examples.scores(model.forward(b.input)?), b.targets)
             }
             Inputs::Features { features, labels } => {
                 let rows = &chunk[training.part.clone()];
