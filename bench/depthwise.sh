@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-/opt/torch-venv/bin/python}
 ROUNDS=${ROUNDS:-3}
 export THREADS=${THREADS:-2}
 OUT=${OUT:-bench/results/depthwise.txt}
-cargo bench --bench depthwise --no-run
+cargo bench ${FEATURES:+--features $FEATURES} --bench depthwise --no-run
 BIN=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/depthwise-* | grep -v '\.d$' | head -1)
 : > "$OUT"
 for round in $(seq "$ROUNDS"); do
