@@ -215,8 +215,7 @@ pub fn encode_all(
     Ok((out, shape))
 }
 
-/// A run's training examples and, when there are validation examples, those.
-pub type RunExamples<'a> = (Box<dyn Examples + 'a>, Option<Box<dyn Examples + 'a>>);
+pub use crate::data::RunExamples;
 
 /// The training and validation examples of a speech run through `phases`: transcripts
 /// tokenised once, the validation scored by word error rate, and, when no phase lets the

@@ -749,10 +749,7 @@ fn views<'a>(
     recipe: &train::Recipe,
     norm: &'a Normalization,
     sets: &'a TrainingData,
-) -> Result<(
-    Box<dyn pretune::data::Examples + 'a>,
-    Option<Box<dyn pretune::data::Examples + 'a>>,
-)> {
+) -> Result<pretune::data::RunExamples<'a>> {
     use pretune::data::views::Views;
     let temperature = meta
         .model_options

@@ -214,6 +214,9 @@ pub trait Examples {
     }
 }
 
+/// A run's training examples and, when there are validation examples, those.
+pub type RunExamples<'a> = (Box<dyn Examples + 'a>, Option<Box<dyn Examples + 'a>>);
+
 /// How a training step makes its batch.
 #[derive(Debug, Clone)]
 pub struct Training {

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use augment::Augment;
 pub use examples::{
-    Batch, Examples, ImageShape, InputSpec, ModelInput, PairInput, TextInput, Training,
+    Batch, Examples, ImageShape, InputSpec, ModelInput, PairInput, RunExamples, TextInput, Training,
 };
 pub use images::{ImageSet, Normalization};
 pub use pairs::TextPairInput;
