@@ -18,6 +18,15 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Points of a per-epoch curve: epoch 1, 2, … against `values`.
+pub fn per_epoch(values: &[f64]) -> Vec<(f64, f64)> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(e, &v)| ((e + 1) as f64, v))
+        .collect()
+}
+
 /// One plot area.
 pub struct Panel {
     pub title: String,

@@ -63,12 +63,7 @@ pub fn write(dir: &Path, r: &G2pDemoResults) -> Result<()> {
                     Some(Series {
                         label: method.to_string(),
                         color: i,
-                        points: run
-                            .train_loss
-                            .iter()
-                            .enumerate()
-                            .map(|(e, &l)| ((e + 1) as f64, l))
-                            .collect(),
+                        points: charts::per_epoch(&run.train_loss),
                     })
                 })
                 .collect(),

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use pretune::fs::write_atomic;
 
-use super::charts::{self, Panel, Series};
+use super::charts::{self, Panel, Series, per_epoch};
 use super::{REPORT_FILE, RESULTS_FILE};
 use crate::demo::speech::{METHODS, SpeechDemoResults, SpeechRun};
 
@@ -21,13 +21,6 @@ pub fn write(dir: &Path, r: &SpeechDemoResults) -> Result<()> {
         &dir.join(RESULTS_FILE),
         serde_json::to_string_pretty(r)?.as_bytes(),
     )?;
-    let per_epoch = |values: &[f64]| -> Vec<(f64, f64)> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(e, &v)| ((e + 1) as f64, v))
-            .collect()
-    };
     let trained: Vec<(usize, &SpeechRun)> = r
         .runs
         .iter()

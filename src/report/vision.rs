@@ -78,12 +78,7 @@ fn curve_panels(r: &DemoResults) -> Vec<Panel> {
                 .map(|m| Series {
                     label: m.name().into(),
                     color: m as usize,
-                    points: r
-                        .mean_curve(b, m)
-                        .iter()
-                        .enumerate()
-                        .map(|(e, &a)| ((e + 1) as f64, a))
-                        .collect(),
+                    points: charts::per_epoch(&r.mean_curve(b, m)),
                 })
                 .collect(),
         })
