@@ -94,9 +94,9 @@ pub struct PretrainArgs {
     /// (pairs), bert2bert (pairs; with --config-from DIR).
     #[arg(long, default_value = "cnn")]
     pub model: String,
-    /// What to learn: the classes of the data, or (text models) to fill in masked tokens, BERT's
-    /// self-supervised pretraining, which needs no labels, or (image models) SimCLR's
-    /// contrastive learning, which needs no labels either.
+    /// What to learn: the classes of the data; or, without labels, (text models) masked tokens
+    /// as BERT learns them or next tokens as ULMFiT's AWD-LSTM does, or (image models) SimCLR's
+    /// contrastive views.
     #[arg(long, value_enum, default_value_t = Task::Classify)]
     pub task: Task,
     /// --task contrastive: the NT-Xent loss's temperature (cosine similarities are divided by

@@ -306,7 +306,8 @@ pub enum Task {
     #[value(skip)]
     Seq2seq,
     /// Speech recognition (speech models): the transcript, token by token (the head is the
-    /// decoder's vocabulary).
+    /// decoder's vocabulary; implied by the model, not chosen with `--task`).
+    #[value(skip)]
     Transcribe,
     /// Pretraining without labels (image models): SimCLR's contrastive learning, which tells
     /// two random views of each image from those of the others in the batch (the head is a
