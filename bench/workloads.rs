@@ -19,7 +19,7 @@ use std::time::Instant;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::LinearConfig;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use pretune::data::{self, Split};
 use pretune::models::bert::mean_pool;
@@ -106,7 +106,9 @@ fn main() {
                 .unwrap_or_else(|e| panic!("{e:#} (scripts/minilm.sh fetches MiniLM)"))
                 .model;
             let params = bert.num_params();
-            let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
+            // What pretune trains with: Burn's AdamW, its update fused into one pass
+            // (`PRETUNE_BURN_KERNELS=1` times Burn's own).
+            let mut optim = ModuleOptimizer::from(pretune::train::FusedAdamW::new(0.01));
             let mut model = Some(bert);
             let s = seconds(2, steps, || {
                 let m = model.take().unwrap();

@@ -17,7 +17,7 @@ PYTHON=${PYTHON:-/opt/torch-venv/bin/python}
 OUT=bench/results/workloads.jsonl
 "$PYTHON" -c 'import torch, transformers' || { echo "error: $PYTHON needs torch and transformers" >&2; exit 1; }
 [[ -d models/all-MiniLM-L6-v2 ]] || scripts/minilm.sh
-cargo bench --bench workloads --no-run
+cargo bench --bench workloads --features "${FEATURES:-wgpu,mpi}" --no-run
 
 mkdir -p bench/results
 : > "$OUT"
@@ -25,7 +25,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for w in $WORKLOADS; do
     ARGS=(--workload "$w" --threads "$THREADS" --steps "$STEPS")
     echo "round $r/$ROUNDS $w: pretune ..." >&2
-    cargo bench -q --bench workloads -- "${ARGS[@]}" | grep '^{' | tee -a "$OUT" >&2
+    cargo bench -q --bench workloads --features "${FEATURES:-wgpu,mpi}" -- "${ARGS[@]}" | grep '^{' | tee -a "$OUT" >&2
     echo "round $r/$ROUNDS $w: pytorch ..." >&2
     "$PYTHON" bench/torch_workloads.py "${ARGS[@]}" 2>/dev/null | tee -a "$OUT" >&2
   done

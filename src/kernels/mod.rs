@@ -2,7 +2,8 @@
 //! convolution (NCHW im2col + gemm per image, bias folded into the gemm), depthwise convolution
 //! (direct, per channel plane, any zero padding), max-pooling (argmax
 //! kept for a scatter backward), dropout (a hashed mask, regenerated for the backward), GELU
-//! (vectorised erf and exp) and softmax (one pass per row instead of five tensors).
+//! (vectorised erf and exp), softmax (one pass per row instead of five tensors) and AdamW's
+//! update (one pass, in place).
 //!
 //! They are registered through Burn's backend extension (`#[backend_extension]`) for flex, with
 //! hand-written backward steps for flex under autodiff. Models call the functions below instead
@@ -13,6 +14,7 @@
 //!
 //! `PRETUNE_BURN_KERNELS=1` in the environment turns them off, for comparisons.
 
+pub mod adamw;
 mod conv;
 mod depthwise;
 mod dropout;
@@ -29,7 +31,10 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension};
+use burn::backend::{
+    Backend, BackendTensor, Dispatch, DispatchTensor, DispatchTensorKind, TensorMetadata,
+    backend_extension,
+};
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{Dropout, PaddingConfig2d};
@@ -256,6 +261,67 @@ pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     } else {
         burn::tensor::activation::softmax(x, dim)
     }
+}
+
+/// Whether [`adamw_step`] runs on these tensors: f32 on flex without autodiff, kernels on.
+pub fn adamw_applies<const D: usize>(tensors: &[&Tensor<D>]) -> bool {
+    tensors
+        .iter()
+        .all(|t| applies(t) && !t.device().is_autodiff())
+}
+
+/// AdamW's step for one parameter through [`adamw::update`], in place where the tensors are
+/// not shared: `param`, `grad` and the moments `m`, `v` (zeros on a first step: `None`), all
+/// tensors [`adamw_applies`] to. Returns the new parameter and moments.
+pub fn adamw_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: Option<(Tensor<D>, Tensor<D>)>,
+    step: adamw::Step,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let shape = param.shape();
+    let (m, v) = match moments {
+        Some((m, v)) => (m, v),
+        None => (
+            Tensor::zeros(shape.clone(), &param.device()),
+            Tensor::zeros(shape, &param.device()),
+        ),
+    };
+    let (mut p, g, mut m, mut v) = (
+        writable(flex(param)),
+        contiguous(flex(grad)),
+        writable(flex(m)),
+        writable(flex(v)),
+    );
+    adamw::update(
+        p.storage_mut::<f32>(),
+        values(&g),
+        m.storage_mut::<f32>(),
+        v.storage_mut::<f32>(),
+        step,
+    );
+    (unflex(p), unflex(m), unflex(v))
+}
+
+/// The flex tensor under a plain (not autodiff) float tensor on flex.
+fn flex<const D: usize>(t: Tensor<D>) -> FlexTensor {
+    match t.into_dispatch().kind {
+        DispatchTensorKind::Flex(BackendTensor::Float(t)) => t,
+        kind => panic!("a float tensor on flex without autodiff, not {kind:?}"),
+    }
+}
+
+fn unflex<const D: usize>(t: FlexTensor) -> Tensor<D> {
+    Tensor::from_dispatch(DispatchTensor {
+        kind: DispatchTensorKind::Flex(BackendTensor::Float(t)),
+        autodiff: Default::default(),
+    })
+}
+
+/// The tensor with its values contiguous over its whole buffer (copied when they are not), so
+/// that `storage_mut` writes exactly its elements (in place unless shared, then on a copy).
+fn writable(t: FlexTensor) -> FlexTensor {
+    t.to_contiguous()
 }
 
 /// Our kernels run on flex (with or without autodiff), for f32, unless switched off.

@@ -20,7 +20,7 @@ mod step;
 
 pub use lr_find::{LrFinding, lr_find};
 pub use observe::{Control, Interrupted, Observer, RunView};
-pub use optim::lora;
+pub use optim::{FusedAdamW, lora};
 pub use recipe::{
     FinetuneOptions, Frozen, Optimizer, Phase, Recipe, RunKind, Schedule, Strategy, positive,
 };

@@ -6,9 +6,14 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrSchedulerConfig};
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{
+    AdamConfig, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate,
+    ModuleOptimizer, SgdConfig,
+};
+use burn::prelude::*;
 
 use super::{Frozen, Optimizer, Phase, Recipe};
+use crate::kernels;
 use crate::models::Classifier;
 
 /// Freeze what `frozen` says and unfreeze the rest. A LoRA phase attaches its adapters unless
@@ -109,16 +114,87 @@ pub fn optimizer(recipe: &Recipe) -> ModuleOptimizer {
                 .with_group(biases, sgd(0.0).build(), clip.as_ref().map(|c| c.init()))
         }
         Optimizer::Adam => AdamConfig::new().init(),
-        Optimizer::Adamw => {
-            let adamw = |wd: f64| AdamWConfig::new().with_weight_decay(wd as f32);
-            adamw(wd)
-                .init()
-                .with_group(biases, adamw(0.0).build(), clip.as_ref().map(|c| c.init()))
-        }
+        Optimizer::Adamw => ModuleOptimizer::from(FusedAdamW::new(wd)).with_group(
+            biases,
+            FusedAdamW::new(0.0),
+            clip.as_ref().map(|c| c.init()),
+        ),
     };
     match clip {
         Some(c) => optim.with_grad_clipping(c.init()),
         None => optim,
+    }
+}
+
+/// Burn's AdamW (its defaults, its state: resume states are the same) with the update fused
+/// into one in-place pass per parameter where [`kernels::adamw_step`] applies.
+#[derive(Clone)]
+pub struct FusedAdamW {
+    burn: AdamW,
+    weight_decay: f32,
+}
+
+/// Burn's AdamW defaults (`AdamWConfig`): its epsilon is added to the corrected root.
+const BETA_1: f32 = 0.9;
+const BETA_2: f32 = 0.999;
+const EPSILON: f32 = 1e-5;
+
+impl FusedAdamW {
+    pub fn new(weight_decay: f64) -> Self {
+        let weight_decay = weight_decay as f32;
+        let burn = AdamWConfig::new()
+            .with_beta_1(BETA_1)
+            .with_beta_2(BETA_2)
+            .with_epsilon(EPSILON)
+            .with_weight_decay(weight_decay)
+            .build();
+        FusedAdamW { burn, weight_decay }
+    }
+}
+
+impl burn::optim::Optimizer for FusedAdamW {
+    type State<const D: usize> = AdamWState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let time = state.as_ref().map_or(0, |s| s.momentum.time) + 1;
+        let step = kernels::adamw::Step {
+            lr: lr as f32,
+            beta_1: BETA_1,
+            beta_2: BETA_2,
+            epsilon: EPSILON,
+            decay: (lr * self.weight_decay as f64) as f32,
+            time: time as i32,
+        };
+        let fused = match &state {
+            Some(s) => kernels::adamw_applies(&[
+                &tensor,
+                &grad,
+                &s.momentum.moment_1,
+                &s.momentum.moment_2,
+            ]),
+            None => kernels::adamw_applies(&[&tensor, &grad]),
+        };
+        if !fused
+            || state
+                .as_ref()
+                .is_some_and(|s| s.momentum.max_moment_2.is_some())
+        {
+            return self.burn.step(lr, tensor, grad, state);
+        }
+        let moments = state.map(|s| (s.momentum.moment_1, s.momentum.moment_2));
+        let (tensor, moment_1, moment_2) = kernels::adamw_step(tensor, grad, moments, step);
+        let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
+        (tensor, Some(AdamWState::new(momentum)))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        AdamW::to_device(state, device)
     }
 }
 
@@ -128,7 +204,6 @@ mod tests {
     use crate::models::{self, Input};
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::optim::GradientsParams;
-    use burn::prelude::*;
     use burn::tensor::Distribution;
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -187,5 +262,78 @@ mod tests {
         for i in 0..b0.len() {
             assert!((b1[i] - (b0[i] - g_b[i])).abs() < 1e-6, "bias {i} decayed");
         }
+    }
+
+    /// Our fused AdamW moves every parameter as Burn's does, step after step (the state it
+    /// keeps is Burn's), and leaves a clone of the model it started from untouched.
+    #[test]
+    fn fused_adamw_matches_burns() {
+        let device = crate::DeviceSpec::Cpu.device().unwrap();
+        let start = Classifier::new(
+            models::arch("cnn").unwrap(),
+            &Default::default(),
+            3,
+            0,
+            &device,
+        );
+        let before = values(start.head.weight.as_ref().unwrap().val());
+        let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0], [4]), &device);
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let train = |mut optim: ModuleOptimizer| {
+            let mut model = start.clone();
+            for _ in 0..3 {
+                let loss =
+                    loss_fn.forward(model.forward(Input::Images(x.clone())).unwrap(), y.clone());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(1e-2, model, grads);
+            }
+            model
+        };
+        let burns = train(
+            AdamWConfig::new()
+                .with_weight_decay(0.01)
+                .init()
+                .with_group(
+                    ParamGroup::from_predicate("bias"),
+                    AdamWConfig::new().with_weight_decay(0.0).build(),
+                    None,
+                ),
+        );
+        let ours = train(optimizer(&Recipe {
+            optimizer: Optimizer::Adamw,
+            weight_decay: 0.01,
+            ..Recipe::default()
+        }));
+        struct All(Vec<f32>);
+        impl burn::module::ModuleVisitor for All {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+                self.0.extend(values(p.val()));
+            }
+        }
+        let params = |m: &Classifier| {
+            let mut all = All(Vec::new());
+            m.visit(&mut all);
+            all.0
+        };
+        let (a, b) = (params(&burns), params(&ours));
+        assert_eq!(a.len(), b.len());
+        let moved = a
+            .iter()
+            .zip(&params(&start))
+            .filter(|(x, y)| x != y)
+            .count();
+        assert!(
+            moved > a.len() / 2,
+            "Burn's AdamW moved only {moved} of {}",
+            a.len()
+        );
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-6, "fused AdamW differs from Burn's by {worst}");
+        assert_eq!(values(start.head.weight.as_ref().unwrap().val()), before);
     }
 }
