@@ -700,24 +700,7 @@ fn an_interrupted_lora_run_with_dropout_resumes_bit_identical() {
 
     // Ctrl-C as soon as the first resume state is saved: the run stops after that step.
     let parted = tmp.path().join("parted");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pretune"))
-        .args(args(&parted))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    while !parted.join("resume.state").exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before any state was saved"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130), "stopped by Ctrl-C");
+    common::interrupt_after_first_state(&args(&parted), &parted);
     let out = ok(&["resume", s(&parted)]);
     assert!(out.contains("resuming finetune"), "{out}");
     assert!(

@@ -83,6 +83,7 @@ pub struct DataSpec {
     pub val_per_class: Option<u32>,
     /// Fraction of the training examples held out (seeded, per class with --per-class) to
     /// validate on after every epoch and to pick the best epoch; 0 keeps the last epoch instead.
+    /// A pair file whose split column marks val rows validates on those.
     #[arg(long, default_value_t = 0.1, value_name = "F", value_parser = fraction)]
     pub val_fraction: f64,
     /// Skip image files that cannot be decoded (counted in the summary) instead of stopping.
@@ -246,6 +247,8 @@ pub enum Validation {
     LabelledBudget { fraction: f64 },
     /// Further labelled examples of each class, drawn apart from the training ones.
     PerClass { examples: usize },
+    /// The pairs a pair file's split column marks for validation.
+    FileSplit,
 }
 
 /// The training and validation examples of a run.
@@ -302,6 +305,25 @@ impl DataSpec {
             bail_input!(
                 "--per-class and --val-per-class count examples of classes; pairs have none"
             );
+        }
+        // A pair file that names its validation pairs (as the Debian descriptions do, by source
+        // package, so that near-duplicates never straddle the splits) validates on those.
+        if let Dataset::Pairs(pairs) = &all
+            && !pairs.validation.is_empty()
+        {
+            let val = pairs.validation.clone();
+            let train: Vec<usize> = (0..all.len())
+                .filter(|i| val.binary_search(i).is_err())
+                .collect();
+            if train.is_empty() {
+                bail_input!("{}: every pair is in its val split", self.data.display());
+            }
+            return Ok(TrainingData {
+                train: all.subset(&train),
+                val: all.subset(&val),
+                skipped,
+                validation: Validation::FileSplit,
+            });
         }
         let chosen = classes::parse_classes(&self.classes, all.class_names())?;
         let set = all.restrict_to(&chosen);

@@ -26,6 +26,9 @@ use crate::{bail_input, input_error};
 pub struct PairSet {
     pub sources: Vec<String>,
     pub targets: Vec<String>,
+    /// The pairs (indices) the file's split column marks for validation (`val`, `valid`,
+    /// `validation` or `dev`; loaded with the training split): a run validates on them.
+    pub validation: Vec<usize>,
 }
 
 impl PairSet {
@@ -42,6 +45,7 @@ impl PairSet {
         PairSet {
             sources: indices.iter().map(|&i| self.sources[i].clone()).collect(),
             targets: indices.iter().map(|&i| self.targets[i].clone()).collect(),
+            validation: Vec::new(),
         }
     }
 }
@@ -143,16 +147,20 @@ fn load_pairs(path: &Path, split: Split, columns: &PairColumns, bounded: bool) -
     };
     let mut set = PairSet::default();
     for (row, (source, target, row_split)) in rows.into_iter().enumerate() {
-        let test = match row_split.as_deref() {
-            Some("test") => true,
-            Some("train" | "val" | "valid" | "validation" | "dev") => false,
+        let (test, validation) = match row_split.as_deref() {
+            Some("test") => (true, false),
+            Some("train") => (false, false),
+            Some("val" | "valid" | "validation" | "dev") => (false, true),
             Some(other) => bail_input!(
                 "{shown}: pair {}: split {other:?}; expected train, val or test",
                 row + 1
             ),
-            None => in_test_split(&source),
+            None => (in_test_split(&source), false),
         };
         if test == (split == Split::Test) {
+            if validation {
+                set.validation.push(set.sources.len());
+            }
             set.sources.push(source);
             set.targets.push(target);
         }

@@ -137,6 +137,29 @@ pub fn ok<A: CommandLine + ?Sized>(args: &A) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Run pretune with `args` (a run writing to `out` with `--save-every`) and stop it by Ctrl-C
+/// as soon as it has saved its first resume state: it must exit 130, leaving that state.
+pub fn interrupt_after_first_state<A: CommandLine + ?Sized>(args: &A, out: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pretune"))
+        .args(args.argv())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !out.join("resume.state").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before any state was saved"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "stopped by Ctrl-C");
+}
+
 /// Runs pretune expecting exit code 2 and a one-line error without a panic; returns stderr.
 pub fn input_error<A: CommandLine + ?Sized>(args: &A) -> String {
     let out = pretune(args);
