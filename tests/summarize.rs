@@ -526,3 +526,69 @@ fn the_quick_demo_writes_its_report() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| — | lead-10 |") && report.contains("## Examples"));
 }
+
+/// A run stopped by Ctrl-C after its first saved state and resumed ends with the model the
+/// uninterrupted run ends with (the optimizer's moments, updated in place, carried over), and a
+/// pair file's own val rows are what it validates on.
+#[test]
+fn an_interrupted_bert2bert_run_resumes_bit_identical_and_validates_on_the_val_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config_dir(tmp.path());
+    let data = pairs_file(tmp.path(), 120);
+    // Every 6th training pair becomes a validation pair: 120 = 24 test, 16 val, 80 train.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i % 5 != 0 && i % 6 == 1 {
+            true => l.replace("\"split\":\"train\"", "\"split\":\"val\""),
+            false => l.to_string(),
+        })
+        .collect();
+    let val = lines.iter().filter(|l| l.contains("\"val\"")).count();
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "pretrain",
+            "--model",
+            "bert2bert",
+            "--config-from",
+            s(&config),
+            "--data",
+            s(&data),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--max-source-length",
+            "20",
+            "--max-target-length",
+            "8",
+            "--save-every",
+            "1",
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend(COLUMNS.map(String::from));
+        a
+    };
+    let whole = tmp.path().join("whole");
+    let printed = ok(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    let train = 120 - 24 - val;
+    assert!(
+        printed.contains(&format!("{train} train / {val} val pairs")),
+        "{printed}"
+    );
+
+    let parted = tmp.path().join("parted");
+    common::interrupt_after_first_state(&args(&parted), &parted);
+    let out = ok(&["resume", s(&parted)]);
+    assert!(out.contains("resuming pretrain"), "{out}");
+    assert!(
+        std::fs::read(whole.join("model.safetensors")).unwrap()
+            == std::fs::read(parted.join("model.safetensors")).unwrap(),
+        "the resumed run ends where the whole one does"
+    );
+}

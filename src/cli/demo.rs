@@ -14,6 +14,7 @@ use crate::demo::summarize::{self, SummarizeDemoConfig};
 use crate::demo::topics::{self, TextDemoConfig};
 use crate::demo::vision::{self, DemoConfig, RecipeKind};
 use crate::report::{self, REPORT_FILE, RESULTS_FILE};
+use pretune::train::Strategy;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -91,11 +92,16 @@ pub struct SummarizeDemoArgs {
     #[arg(long, default_value = summarize::MINILM)]
     pub from: PathBuf,
     /// Training-pair budgets.
-    #[arg(long, value_delimiter = ',', default_value = "1000,2000")]
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     pub pairs: Vec<usize>,
     /// Epochs at each budget (one number for all, or one per budget).
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_delimiter = ',', default_value = "3,1")]
     pub epochs: Vec<usize>,
+    /// How the warm-started model learns: decoder-only keeps the pretrained encoder as it is
+    /// (twice as fast; what learns is the decoder, its new cross-attention and the output
+    /// layer), full trains both halves. The scratch model always trains whole.
+    #[arg(long, value_enum, default_value_t = Strategy::DecoderOnly)]
+    pub warm_strategy: Strategy,
     /// Test pairs scored (every k-th of the test split).
     #[arg(long, default_value_t = 200, value_parser = count)]
     pub test_pairs: usize,
@@ -103,7 +109,7 @@ pub struct SummarizeDemoArgs {
     #[arg(long, default_value_t = 1, value_parser = count)]
     pub beam: usize,
     /// Peak learning rate of both models.
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = 3e-4)]
     pub lr: f64,
     #[arg(long, default_value_t = 8, value_parser = count)]
     pub batch_size: usize,
@@ -380,6 +386,7 @@ fn run_summarize(args: SummarizeDemoArgs, device: &Device) -> Result<()> {
         },
         batch_size: args.batch_size,
         lr: args.lr,
+        warm_strategy: args.warm_strategy,
         beams: args.beam,
         quick: args.quick,
     };

@@ -478,9 +478,11 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
     let parent = interop::open_model(&args.from, device)?;
     let (text, speech) = (parent.arch.is_text(), parent.arch.is_speech());
     // A BERT encoder given pairs becomes both halves of an encoder–decoder (BERT2BERT).
-    let warm_start = parent.arch.is_text()
-        && parent.meta.model_options.bert.is_some()
-        && pretune::data::pairs::is_pair_file(&args.data.data, &args.data.pair_columns);
+    let warm_from = (parent.arch.is_text()
+        && pretune::data::pairs::is_pair_file(&args.data.data, &args.data.pair_columns))
+    .then(|| parent.meta.model_options.bert.clone())
+    .flatten();
+    let warm_start = warm_from.is_some();
     // The architecture trained: the parent's, or the encoder–decoder it warm-starts.
     let arch = if warm_start {
         models::arch(bert2bert::ARCH)?
@@ -555,9 +557,8 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
         _ => None,
     };
     let (input, num_classes, task) = match &parent_input {
-        _ if warm_start => {
+        _ if let Some(config) = &warm_from => {
             let input = args.pairs.input();
-            let config = parent.meta.model_options.bert.as_ref().expect("a BERT");
             input.check(config.max_position_embeddings)?;
             (
                 ModelInput::TextPairs(input),
@@ -598,15 +599,12 @@ pub fn finetune(args: FinetuneArgs, device: &Device) -> Result<()> {
             ..parent.backbone_options_for(num_classes)
         }
     };
-    let model = if warm_start {
+    let model = if let Some(config) = &warm_from {
         let Backbone::Bert(pretrained) = parent.load_model(device)?.backbone else {
-            unreachable!("a BERT parent has a BERT backbone")
+            bail_input!("{}: not a BERT encoder", args.from.display())
         };
-        let mut model = Classifier::new(arch, &model_options, num_classes, recipe.seed, device);
-        let Backbone::Bert2Bert(m) = &mut model.backbone else {
-            unreachable!("bert2bert builds a Bert2Bert")
-        };
-        let (encoder, decoder) = m.warm_start(&pretrained)?;
+        let (model, (encoder, decoder)) =
+            Classifier::warm_started_bert2bert(&pretrained, config, recipe.seed, device)?;
         println!(
             "finetune bert2bert warm-started from {}: {encoder} tensors into the encoder, \
              {decoder} into the decoder, its cross-attention new; {} params",

@@ -18,8 +18,8 @@ use pretune::infer;
 use pretune::interop::hf;
 use pretune::metrics::rouge;
 use pretune::models::bert2bert;
-use pretune::models::{self, Backbone, Classifier, ModelOptions};
-use pretune::train::{self, Keep, Plan, Recipe, RunKind};
+use pretune::models::{self, Classifier, ModelOptions};
+use pretune::train::{self, FinetuneOptions, Keep, Phase, Plan, Recipe, RunKind, Strategy};
 
 /// What to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,9 +38,16 @@ pub struct SummarizeDemoConfig {
     pub lengths: TextPairInput,
     pub batch_size: usize,
     pub lr: f64,
+    /// How the warm-started model learns (full or decoder-only; scratch trains whole).
+    #[serde(default = "full")]
+    pub warm_strategy: Strategy,
     /// Hypotheses kept when generating (1: greedy).
     pub beams: usize,
     pub quick: bool,
+}
+
+fn full() -> Strategy {
+    Strategy::Full
 }
 
 /// ROUGE F1 (0–1) of a method's texts against the references.
@@ -182,16 +189,24 @@ pub fn run(config: &SummarizeDemoConfig, device: &Device) -> Result<SummarizeDem
         let train = train_all.subset(&chosen);
         let mut written = Vec::new();
         for (method, _) in METHODS {
-            let mut model = Classifier::new(arch, &options, vocab, config.seed, device);
-            if method == "warm-started" {
-                let Backbone::Bert2Bert(m) = &mut model.backbone else {
-                    unreachable!("bert2bert builds a Bert2Bert")
-                };
-                m.warm_start(&pretrained.model)?;
-            }
+            let model = if method == "warm-started" {
+                let bert = &pretrained.config;
+                Classifier::warm_started_bert2bert(&pretrained.model, bert, config.seed, device)?.0
+            } else {
+                Classifier::new(arch, &options, vocab, config.seed, device)
+            };
             parameters = burn::module::Module::num_params(&model);
+            let strategy = match method {
+                "warm-started" => config.warm_strategy,
+                _ => Strategy::Full,
+            };
+            let phases = FinetuneOptions {
+                strategy,
+                ..Default::default()
+            }
+            .plan(epochs, arch.stages)?;
             let (run, texts) =
-                train_and_score(method, model, config, tokenizer, &train, &test, epochs)?;
+                train_and_score(method, model, phases, config, tokenizer, &train, &test)?;
             runs.push(run);
             written.push(texts);
         }
@@ -226,12 +241,13 @@ pub fn run(config: &SummarizeDemoConfig, device: &Device) -> Result<SummarizeDem
 fn train_and_score(
     method: &str,
     model: Classifier,
+    phases: Vec<Phase>,
     config: &SummarizeDemoConfig,
     tokenizer: &TextTokenizer,
     train: &PairSet,
     test: &PairSet,
-    epochs: usize,
 ) -> Result<(SummarizeRun, Vec<String>)> {
+    let epochs = phases.iter().map(|p| p.epochs).sum();
     let (_, schedule, label_smoothing) = RunKind::TextSequences.defaults();
     let recipe = Recipe {
         epochs,
@@ -248,7 +264,7 @@ fn train_and_score(
         model,
         &examples,
         None,
-        &Plan::all(recipe).keep(Keep::Last),
+        &Plan::new(recipe, phases).keep(Keep::Last),
         &mut [],
         None,
     )?;

@@ -531,6 +531,27 @@ impl Classifier {
         initialised(model).fork(device)
     }
 
+    /// BERT2BERT warm-started from `pretrained` (of `config`): its weights in both halves,
+    /// the cross-attention drawn from `seed` ([`bert2bert::Bert2Bert::warm_start`]). Returns
+    /// the model and how many tensors each half took.
+    pub fn warm_started_bert2bert(
+        pretrained: &bert::Bert,
+        config: &bert::BertConfig,
+        seed: u64,
+        device: &Device,
+    ) -> anyhow::Result<(Self, (usize, usize))> {
+        let cpu = init_device();
+        cpu.seed(seed);
+        let mut backbone = initialised(bert2bert::Bert2Bert::new(config, &cpu));
+        let taken = backbone.warm_start(pretrained)?;
+        let head = Head::new(config.hidden_size, config.vocab_size, HeadKind::Tied, &cpu);
+        let model = Classifier {
+            backbone: Backbone::Bert2Bert(backbone),
+            head: initialised(head),
+        };
+        Ok((model.fork(device), taken))
+    }
+
     /// `backbone` with a new head of `num_classes` outputs reading `features`, drawn from
     /// `seed`.
     pub fn with_new_head(

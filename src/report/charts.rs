@@ -99,10 +99,12 @@ fn draw_panel(area: &Area, panel: &Panel) -> Result<(), Box<dyn std::error::Erro
         (0.0, 1.0)
     };
     let pad = ((y1 - y0) * 0.08).max(0.01);
+    // Room under the lowest line for the legend (lower right), one line of it per series.
+    let below = pad.max((y1 - y0) * 0.15 * panel.series.len() as f64);
     let (y0, y1) = match (y0.is_finite(), panel.y_percent) {
         (false, _) => (0.0, 1.0),
-        (true, true) => ((y0 - pad).max(0.0), (y1 + pad).min(1.0)),
-        (true, false) => (y0 - pad, y1 + pad),
+        (true, true) => ((y0 - below).max(0.0), (y1 + pad).min(1.0)),
+        (true, false) => (y0 - below, y1 + pad),
     };
     if panel.log_x {
         plot(area, panel, (x0 * 0.8..x1 * 1.25).log_scale(), y0..y1)
@@ -133,7 +135,12 @@ where
         .y_desc(&panel.y_label)
         .x_label_formatter(&|x| {
             if panel.log_x {
-                format!("{x:.0e}")
+                // Budgets and the like: 1, 2 and 5 times a power of ten, written out.
+                let lead = x / 10f64.powf(x.log10().floor());
+                match [1.0, 2.0, 5.0].iter().any(|l| (lead - l).abs() < 1e-6) {
+                    true => thousands(x.round() as u64),
+                    false => String::new(),
+                }
             } else if x.fract() == 0.0 {
                 format!("{x:.0}")
             } else {
@@ -167,4 +174,27 @@ where
         .label_font(("sans-serif", 14))
         .draw()?;
     Ok(())
+}
+
+/// `12345` as `12,345`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::thousands(7), "7");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
 }

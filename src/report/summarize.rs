@@ -10,6 +10,7 @@ use pretune::fs::write_atomic;
 use super::charts::{self, Panel, Series};
 use super::{REPORT_FILE, RESULTS_FILE};
 use crate::demo::summarize::{METHODS, SummarizeDemoResults};
+use pretune::train::Strategy;
 
 pub const ROUGE_CHART: &str = "rouge_l.png";
 pub const LOSS_CHART: &str = "training_loss.png";
@@ -54,11 +55,11 @@ pub fn write(dir: &Path, r: &SummarizeDemoResults) -> Result<()> {
             series,
         }],
     )?;
-    let largest = budgets.iter().copied().max().unwrap_or(0);
-    charts::draw(
-        &dir.join(LOSS_CHART),
-        &[Panel {
-            title: format!("Training on {largest} pairs"),
+    // One panel per budget: the loss after each of its epochs.
+    let panels: Vec<Panel> = budgets
+        .iter()
+        .map(|&n| Panel {
+            title: format!("Training on {n} pairs"),
             x_label: "epoch".into(),
             y_label: "training loss per token (label-smoothed)".into(),
             log_x: false,
@@ -67,7 +68,7 @@ pub fn write(dir: &Path, r: &SummarizeDemoResults) -> Result<()> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, (method, _))| {
-                    let run = r.of(method, largest)?;
+                    let run = r.of(method, n)?;
                     Some(Series {
                         label: method.to_string(),
                         color: i,
@@ -75,8 +76,9 @@ pub fn write(dir: &Path, r: &SummarizeDemoResults) -> Result<()> {
                     })
                 })
                 .collect(),
-        }],
-    )?;
+        })
+        .collect();
+    charts::draw(&dir.join(LOSS_CHART), &panels)?;
     write_atomic(&dir.join(REPORT_FILE), markdown(r).as_bytes())
 }
 
@@ -141,13 +143,18 @@ fn markdown(r: &SummarizeDemoResults) -> String {
         md,
         "- **warm-started**: BERT2BERT (Rothe, Narayan & Severyn 2020): the encoder and the decoder are both {} (6 layers, 384 wide); \
          the decoder's self-attention is causal, each of its layers has a new cross-attention block, and its output layer is its \
-         word embedding table. {} parameters.\n\
-         - **scratch**: the same encoder–decoder, the same WordPiece tokenizer, from random weights.\n\
+         word embedding table. {} parameters. {}\n\
+         - **scratch**: the same encoder–decoder, the same WordPiece tokenizer, from random weights; everything learns.\n\
          - **lead-10**: the description's first ten words.\n\n\
          Both models train with the same recipe: AdamW at {:e} with linear decay, batch {}, teacher forcing, label smoothing 0.1, \
          batches grouped by length; {} decoding (no repeated trigram).\n",
         c.from.display(),
         r.parameters,
+        match c.warm_strategy {
+            Strategy::DecoderOnly =>
+                "Its pretrained encoder is kept as it is (`decoder-only`): the decoder, its new cross-attention and the output layer learn.",
+            _ => "Everything learns.",
+        },
         c.lr,
         c.batch_size,
         if c.beams > 1 {
@@ -185,11 +192,22 @@ fn markdown(r: &SummarizeDemoResults) -> String {
     let epochs: Vec<String> = c.epochs.iter().map(usize::to_string).collect();
     let _ = writeln!(
         md,
-        "## Reproduce\n\n```\npretune demo summarize --data {} --from {} --pairs {} --epochs {} --test-pairs {}{}\n```\n\nRaw results: [`{RESULTS_FILE}`]({RESULTS_FILE}).",
+        "## Reproduce\n\n```\npretune demo summarize --data {} --from {} --pairs {} --epochs {} \
+         --warm-strategy {} --lr {:e} --batch-size {} --max-source-length {} \
+         --max-target-length {} --beam {} --seed {} --test-pairs {}{}\n```\n\n\
+         Raw results: [`{RESULTS_FILE}`]({RESULTS_FILE}).",
         c.data.display(),
         c.from.display(),
         budgets.join(","),
         epochs.join(","),
+        clap::ValueEnum::to_possible_value(&c.warm_strategy)
+            .map_or_else(String::new, |v| v.get_name().to_string()),
+        c.lr,
+        c.batch_size,
+        c.lengths.max_source_length,
+        c.lengths.max_target_length,
+        c.beams,
+        c.seed,
         c.test_pairs,
         if c.quick { " --quick" } else { "" }
     );
